@@ -1,0 +1,1 @@
+"""Models: the sparse symbolic estimator and the neural baselines, behind one interface."""
