@@ -1,0 +1,5 @@
+import sys
+
+from hamid.cli import main
+
+sys.exit(main())
