@@ -1,0 +1,82 @@
+"""The command line: lazy imports, help speed, one-line errors, simulate/systems/generate."""
+import json
+import os
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from hamid.cli import main
+
+ENV = dict(os.environ, PYTHONWARNINGS="ignore")
+
+
+def _run(*args, timeout=120):
+    return subprocess.run([sys.executable, "-m", "hamid", *args], capture_output=True, text=True, env=ENV,
+                          timeout=timeout)
+
+
+def test_import_and_help_do_not_load_heavy_modules():
+    code = (
+        "import sys, hamid, hamid.cli; hamid.cli.build_parser().format_help();"
+        "heavy = [m for m in ('torch', 'matplotlib', 'sklearn', 'pysindy', 'scipy') if m in sys.modules];"
+        "print(','.join(heavy))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, check=True)
+    assert out.stdout.strip() == ""
+
+
+def test_help_is_fast():
+    _run("--help")  # warm the file cache
+    start = time.perf_counter()
+    result = _run("--help")
+    elapsed = time.perf_counter() - start
+    assert result.returncode == 0 and "simulate" in result.stdout
+    assert elapsed < 1.0, f"hamid --help took {elapsed:.2f} s"
+
+
+def test_console_script_and_module_agree():
+    from shutil import which
+
+    exe = which("hamid") or os.path.join(os.path.dirname(sys.executable), "hamid")
+    if not os.path.exists(exe):
+        pytest.skip("console script not installed")
+    a = subprocess.run([exe, "--version"], capture_output=True, text=True, env=ENV)
+    b = _run("--version")
+    assert a.returncode == 0 and a.stdout == b.stdout
+
+
+def test_simulate_prints_latex_and_small_energy_error(tmp_path, capsys):
+    out = tmp_path / "traj.npz"
+    code = main(["simulate", "--hamiltonian", "p**2/2 - cos(q)", "--z0", "1.0,0.0", "--z0", "0.5,0.2",
+                 "--dt", "0.01", "--steps", "1000", "--out", str(out)])
+    printed = capsys.readouterr().out
+    assert code == 0
+    assert r"\frac{p^{2}}{2} - \cos{\left(q \right)}" in printed
+    err = float(printed.split("max relative energy error:")[1].split()[0])
+    assert err < 1e-4
+    with np.load(out) as data:
+        assert data["q"].shape == (2, 1001, 1) and data["t"].shape == (1001,)
+        # the exported trajectory is a real pendulum solution: period check via energy conservation
+        H = data["p"] ** 2 / 2 - np.cos(data["q"])
+        assert np.abs(H - H[:, :1]).max() < 1e-4
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["simulate", "-H", "__import__('os').system('true')", "--z0", "1,0", "--dt", "0.1", "--steps", "3"],
+     "not allowed"),
+    (["simulate", "-H", "p**2/2 + x", "--z0", "1,0", "--dt", "0.1", "--steps", "3"], "unknown name 'x'"),
+    (["simulate", "-H", "p**2/2", "--z0", "1,0,3", "--dt", "0.1", "--steps", "3"], "2d entries"),
+    (["simulate", "-H", "p**2/2", "--z0", "1,a", "--dt", "0.1", "--steps", "3"], "comma-separated numbers"),
+    (["simulate", "-H", "p**2/2 + q*p", "--z0", "1,0", "--dt", "0.1", "--steps", "3"], "separable"),
+    (["simulate", "-H", "p**2/2", "--z0", "1,0", "--dt", "0.1", "--steps", "3", "--method", "magic"], "magic"),
+])
+def test_bad_input_gives_one_line_and_nonzero_exit(args, fragment):
+    result = _run(*args)
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("hamid: error:") and fragment in lines[0]
+    assert "Traceback" not in result.stderr
