@@ -30,7 +30,8 @@ from hamid.models.base import HamidModel
 
 from .training import LR_SCHEDULES, OPTIMIZERS, TrainingHistory, train
 
-__all__ = ["NeuralModel", "make_mlp", "ACTIVATIONS", "DTYPES", "finite_difference_derivatives"]
+__all__ = ["NeuralModel", "make_mlp", "ACTIVATIONS", "DTYPES", "finite_difference_derivatives", "solve_checked",
+           "SingularMatrixError", "SINGULAR_POLICIES"]
 
 #: activation name -> torch module class
 ACTIVATIONS = {
@@ -576,3 +577,81 @@ class NeuralModel(HamidModel):
 
     def _build_module(self, n_dof):  # pragma: no cover - abstract
         raise NotImplementedError
+
+
+# --------------------------------------------------------------------------------- checked linear solves
+
+#: what to do with singular or ill-conditioned matrices in :func:`solve_checked`
+SINGULAR_POLICIES = ("raise", "warn", "nan")
+
+
+class SingularMatrixError(ValueError):
+    """A batch of matrices to invert contained singular or ill-conditioned members.
+
+    Attributes
+    ----------
+    n_bad : int
+        How many matrices failed the check.
+    n_total : int
+        Batch size.
+    indices : list of int
+        Up to 10 offending batch indices.
+    """
+
+    def __init__(self, message, n_bad=0, n_total=0, indices=()):
+        super().__init__(message)
+        self.n_bad = n_bad
+        self.n_total = n_total
+        self.indices = list(indices)
+
+
+def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix"):
+    """Solve ``mats[i] x[i] = rhs[i]`` for a batch, detecting singular/ill-conditioned matrices.
+
+    A matrix is flagged when its singular values are not finite or ``s_min <= rcond * s_max``. Flagged members
+    are never silently pseudo-inverted: ``policy="raise"`` raises :class:`SingularMatrixError` with the count,
+    ``"warn"`` emits a RuntimeWarning with the count and solves those members by least squares
+    (minimum-norm, i.e. a pseudo-inverse, announced), ``"nan"`` returns NaN for them.
+
+    Parameters
+    ----------
+    mats : torch.Tensor, shape (n, k, k)
+    rhs : torch.Tensor, shape (n, k)
+    rcond : float
+    policy : {"raise", "warn", "nan"}
+    what : str
+        Name used in messages (e.g. "Hessian d²L/dq̇²").
+
+    Returns
+    -------
+    torch.Tensor, shape (n, k)
+        Differentiable with respect to ``mats`` and ``rhs``.
+    """
+    import warnings
+
+    if policy not in SINGULAR_POLICIES:
+        raise ValueError(f"unknown singular-matrix policy {policy!r}; valid names: {', '.join(SINGULAR_POLICIES)}")
+    with torch.no_grad():
+        s = torch.linalg.svdvals(mats.detach())
+        smax, smin = s[..., 0], s[..., -1]
+        bad = ~torch.isfinite(s).all(dim=-1) | (smin <= rcond * smax)
+    n_bad = int(bad.sum())
+    if n_bad == 0:
+        return torch.linalg.solve(mats, rhs[..., None])[..., 0]
+    n = mats.shape[0]
+    idx = torch.nonzero(bad).flatten()[:10].tolist()
+    msg = (f"{n_bad} of {n} {what} matrices are singular or ill-conditioned (s_min <= {rcond:g} * s_max, or not "
+           f"finite); first indices {idx}")
+    if policy == "raise":
+        raise SingularMatrixError(msg, n_bad=n_bad, n_total=n, indices=idx)
+    good = ~bad
+    eye = torch.eye(mats.shape[-1], dtype=mats.dtype, device=mats.device)
+    safe = torch.where(good[:, None, None], mats, eye)
+    out = torch.linalg.solve(safe, rhs[..., None])[..., 0]
+    if policy == "warn":
+        warnings.warn(msg + "; solving those by least squares (pseudo-inverse)", RuntimeWarning, stacklevel=3)
+        finite = torch.isfinite(mats).all(dim=(-1, -2))[:, None]
+        m_bad = torch.where(finite[..., None], mats, torch.zeros_like(mats))
+        alt = torch.linalg.pinv(m_bad, rtol=rcond) @ rhs[..., None]
+        return torch.where(good[:, None], out, alt[..., 0])
+    return torch.where(good[:, None], out, torch.full_like(out, float("nan")))

@@ -1,0 +1,184 @@
+"""HNN + friction (seed 004): a Hamiltonian network plus a friction network, trained with a trajectory loss."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hamid.io import DataError
+
+from ._base import NeuralModel
+from .hnn import HamiltonianNet, symplectic_gradient
+
+__all__ = ["FrictionHNN"]
+
+
+class FrictionNet(torch.nn.Module):
+    """H_θ(z) plus a friction force F_φ(q, p) of shape (n, d)."""
+
+    def __init__(self, n_dof, make, separable=False):
+        super().__init__()
+        self.n_dof = n_dof
+        self.hamiltonian = HamiltonianNet(n_dof, make, separable=separable)
+        self.friction = make(2 * n_dof, n_dof)
+
+    def field(self, z, create_graph=False):
+        d = self.n_dof
+        f = symplectic_gradient(self.hamiltonian.gradient(z, create_graph=create_graph), d)
+        fr = self.friction(z)
+        return torch.cat([f[:, :d], f[:, d:] - fr], dim=-1)
+
+
+def _rk4_step(field, z, dt):
+    """One classical RK4 step for a batch; ``dt`` of shape (n, 1). Differentiable."""
+    k1 = field(z)
+    k2 = field(z + 0.5 * dt * k1)
+    k3 = field(z + 0.5 * dt * k2)
+    k4 = field(z + dt * k3)
+    return z + dt / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
+
+
+class FrictionHNN(NeuralModel):
+    """HNN with a learned friction force: dq/dt = ∂H_θ/∂p, dp/dt = −∂H_θ/∂q − F_φ(q, p) (seed 004).
+
+    Loss = L_HNN + α L_traj: L_HNN is the MSE between the model field and observed dz/dt; L_traj is the MSE
+    between ``rollout_steps`` RK4 steps of the model field started at each observed state z(t_n) (step sizes
+    from ``t``) and the observed states z(t_{n+1}), ..., z(t_{n+k}) (seed 004's "one-step loss" for k = 1; windows
+    never cross the end of a trajectory). The friction network is unconstrained (as in seed 004): nothing forces
+    F·∂H/∂p >= 0.
+
+    Data: trajectories with ``t`` are needed when ``alpha > 0``; dz/dt from ``dq``/``dp`` or by finite
+    differences along trajectories (see :class:`MLPField`). With ``alpha=0`` this is an HNN with a friction term
+    fitted to derivatives only, and plain samples are accepted.
+
+    Parameters
+    ----------
+    alpha : float
+        Weight of the trajectory loss (seed 004 found α = 100 best on spring and pendulum).
+    rollout_steps : int
+        k, the number of integrated steps per window in L_traj.
+    separable : bool
+        H = T_θ(p) + V_θ(q) for the conservative part.
+    hidden, activation, ...
+        See :class:`hamid.models.neural.NeuralModel`; both networks use ``hidden``/``activation``.
+
+    Attributes
+    ----------
+    module_ : FrictionNet
+        ``module_.hamiltonian`` (a :class:`HamiltonianNet`) and ``module_.friction`` (an MLP (n, 2d) -> (n, d)).
+    history_, n_features_in_, n_dof_, fit_time_
+        See :class:`NeuralModel`.
+
+    Notes
+    -----
+    ``simulate`` integrates the full (dissipative) field through :func:`hamid.integrators.integrate_field`;
+    the model deliberately exposes no ``hamiltonian_gradient``, so that it cannot be mistaken for a
+    conservative model by the symplectic integrators.
+    """
+
+    _integrate_via_gradient = False
+
+    def __init__(self, alpha=100.0, rollout_steps=1, separable=False, hidden=(200, 200), activation="tanh",
+                 max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
+                 validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
+                 verbose=False):
+        self.alpha = alpha
+        self.rollout_steps = rollout_steps
+        self.separable = separable
+        super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,
+                         weight_decay=weight_decay, batch_size=batch_size, lr_schedule=lr_schedule,
+                         patience=patience, validation_fraction=validation_fraction, eval_every=eval_every,
+                         optimizer=optimizer, device=device, dtype=dtype, seed=seed, verbose=verbose)
+
+    def _validate_params(self):
+        super()._validate_params()
+        if not isinstance(self.alpha, (int, float)) or isinstance(self.alpha, bool) or not self.alpha >= 0:
+            raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
+        if not isinstance(self.rollout_steps, (int, np.integer)) or self.rollout_steps < 1:
+            raise ValueError(f"rollout_steps must be a positive integer, got {self.rollout_steps!r}")
+        if not isinstance(self.separable, bool):
+            raise ValueError(f"separable must be True or False, got {self.separable!r}")
+
+    def _build_module(self, n_dof):
+        return FrictionNet(n_dof, self._mlp, separable=self.separable)
+
+    def _field_torch(self, z, create_graph=False):
+        return self.module_.field(z, create_graph=create_graph)
+
+    def _windows(self, z, t, traj_idx):
+        """Per-sample rollout windows for the trajectories ``traj_idx``.
+
+        Returns z0 (N, 2d), targets (N, k, 2d), dt (N, k), valid (N,) with N = len(traj_idx) * n_time; samples
+        too close to the end of their trajectory are marked invalid.
+        """
+        k = int(self.rollout_steps)
+        zs = z[traj_idx]                                # (m, T, 2d)
+        m, n_time, d2 = zs.shape
+        if n_time <= k:
+            raise DataError(f"rollout_steps={k} needs trajectories longer than {k} points, got {n_time}")
+        steps = np.diff(t)                              # (T - 1,)
+        targets = np.zeros((m, n_time, k, d2))
+        dts = np.ones((n_time, k))
+        valid = np.zeros((m, n_time), dtype=bool)
+        valid[:, : n_time - k] = True
+        for j in range(k):
+            targets[:, : n_time - k, j] = zs[:, 1 + j: n_time - k + 1 + j]
+            dts[: n_time - k, j] = steps[j: n_time - k + j]
+        dts = np.broadcast_to(dts, (m, n_time, k))
+        return (zs.reshape(-1, d2), targets.reshape(-1, k, d2), dts.reshape(-1, k), valid.reshape(-1))
+
+    def _fit_module(self, data, train_idx, val_idx):
+        alpha = float(self.alpha)
+        if alpha > 0 and (not data.is_trajectory or data.t is None):
+            raise DataError("FrictionHNN with alpha > 0 needs trajectories with sample times t "
+                            "(or set alpha=0 to fit derivatives only)")
+        z, dz = self._targets(data)
+        d2 = z.shape[-1]
+        k = int(self.rollout_steps)
+
+        def pack(idx):
+            zz = self._tensor(z[idx].reshape(-1, d2))
+            dd = self._tensor(dz[idx].reshape(-1, d2))
+            if alpha == 0:
+                return zz, dd, None, None, None
+            _, tg, dt, valid = self._windows(z, data.t, idx)
+            return zz, dd, self._tensor(tg), self._tensor(dt), torch.as_tensor(valid, device=zz.device)
+
+        def loss_of(zz, dd, tg, dt, valid, create_graph):
+            field = self.module_.field(zz, create_graph=create_graph)
+            loss = ((field - dd) ** 2).mean()
+            if alpha > 0 and bool(valid.any()):
+                zc = zz[valid]
+                err = 0.0
+                for j in range(k):
+                    zc = _rk4_step(lambda x: self.module_.field(x, create_graph=create_graph), zc,
+                                   dt[valid][:, j:j + 1])
+                    err = err + ((zc - tg[valid][:, j]) ** 2).mean()
+                loss = loss + alpha * err / k
+            return loss
+
+        tr = pack(train_idx)
+
+        def loss_fn(idx):
+            zz, dd, tg, dt, valid = tr
+            if alpha == 0:
+                return loss_of(zz[idx], dd[idx], None, None, None, True)
+            return loss_of(zz[idx], dd[idx], tg[idx], dt[idx], valid[idx], True)
+
+        val_fn = None
+        if len(val_idx):
+            va = pack(val_idx)
+
+            def val_fn():
+                return loss_of(*va, False).detach()
+
+        return self._train(loss_fn, tr[0].shape[0], val_fn)
+
+    def hamiltonian(self, z):
+        """Conservative part H_θ, shape (n, 2d) -> (n,)."""
+        return self._apply(lambda x: self.module_.hamiltonian(x), z)
+
+    energy = hamiltonian
+
+    def friction(self, z):
+        """Learned friction force F_φ(q, p), shape (n, 2d) -> (n, d) (dp/dt contains −F)."""
+        return self._apply(lambda x: self.module_.friction(x), z)

@@ -1,0 +1,216 @@
+"""LNN (Cranmer et al. 2020): a scalar network L_θ(q, q̇) whose Euler–Lagrange equations give q̈."""
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from hamid.io import DataError
+
+from ._base import SINGULAR_POLICIES, NeuralModel, finite_difference_derivatives, solve_checked
+
+__all__ = ["LNN", "LagrangianNet"]
+
+
+class LagrangianNet(torch.nn.Module):
+    """L_θ(x) for x = (q, q̇) of shape (n, 2d) -> (n,)."""
+
+    def __init__(self, n_dof, make):
+        super().__init__()
+        self.n_dof = n_dof
+        self.net = make(2 * n_dof, 1)
+
+    def forward(self, x):
+        return self.net(x)[..., 0]
+
+
+def lagrangian_acceleration(lagrangian, x, n_dof, rcond=1e-10, on_singular="raise"):
+    """q̈ from the Euler–Lagrange equations of a scalar ``lagrangian`` (a module or function (n, 2d) -> (n,)).
+
+    q̈ = (∇_q̇∇_q̇ L)^{-1} (∇_q L − (∇_q̇∇_q L) q̇), vectorized over the batch with ``torch.func.vmap`` of
+    ``grad``/``hessian``; the d×d Hessians are checked by :func:`solve_checked` (never silently pseudo-inverted).
+
+    Parameters
+    ----------
+    x : torch.Tensor, shape (n, 2d)
+        States (q, q̇).
+
+    Returns
+    -------
+    torch.Tensor, shape (n, d), differentiable with respect to the parameters of ``lagrangian`` and ``x``.
+    """
+    d = n_dof
+
+    def scalar(xi):
+        return lagrangian(xi[None])[0]
+
+    def parts(xi):
+        return torch.func.grad(scalar)(xi), torch.func.hessian(scalar)(xi)
+
+    g, hess = torch.func.vmap(parts)(x)
+    qdot = x[:, d:]
+    h_vv = hess[:, d:, d:]          # ∂²L/∂q̇_i∂q̇_j
+    h_vq = hess[:, d:, :d]          # ∂²L/∂q̇_i∂q_j
+    rhs = g[:, :d] - (h_vq @ qdot[..., None])[..., 0]
+    return solve_checked(h_vv, rhs, rcond=rcond, policy=on_singular, what="Hessian d2L/dqdot2")
+
+
+class LNN(NeuralModel):
+    """Lagrangian neural network: learn L_θ(q, q̇), predict q̈ from the Euler–Lagrange equations.
+
+    **Data contract for the LNN** (the state is (q, q̇), not (q, p)):
+    ``fit(q, qdot, t=None, dq=None, dp=None, qddot=None)``. The second array holds *velocities* q̇; the
+    training targets are accelerations q̈, taken from ``qddot`` (or, equivalently, ``dp`` — the time
+    derivative of the second array), else estimated by finite differences of ``qdot`` along trajectories with
+    ``t``. ``dq`` (= q̇) is accepted for symmetry with the data contract and not used. Every state-valued
+    method (``vector_field``, ``energy``, ``simulate``) takes z = (q, q̇) of shape (n, 2d); ``vector_field``
+    returns (q̇, q̈). Users with canonical (q, p) data must convert momenta to velocities first.
+
+    Angles are not wrapped (no hard-coded ``q % 2π``): wrap your data yourself if your system needs it.
+
+    Parameters
+    ----------
+    rcond : float
+        A Hessian ∂²L/∂q̇² is flagged singular when its smallest singular value is <= ``rcond`` × the largest.
+    on_singular : {"raise", "warn", "nan"}
+        ``"raise"`` (default): :class:`hamid.models.neural.SingularMatrixError` with the count; ``"warn"``: a
+        RuntimeWarning with the count, those rows solved by least squares; ``"nan"``: NaN rows (which make
+        training stop with :class:`TrainingDivergedError`).
+    hidden, activation, ...
+        See :class:`hamid.models.neural.NeuralModel` (default activation ``"softplus"``, smooth second
+        derivatives as Cranmer et al. use).
+
+    Attributes
+    ----------
+    module_ : LagrangianNet
+    history_, n_features_in_, n_dof_, fit_time_
+        See :class:`NeuralModel`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from hamid.models.neural import LNN
+    >>> x = np.random.default_rng(0).uniform(-1, 1, size=(100, 2))
+    >>> m = LNN(hidden=(32,), max_steps=50, lr=1e-2).fit(x[:, :1], x[:, 1:], qddot=-x[:, :1])
+    >>> m.acceleration(x[:3, :1], x[:3, 1:]).shape
+    (3, 1)
+    """
+
+    def __init__(self, rcond=1e-10, on_singular="raise", hidden=(200, 200), activation="softplus",
+                 max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
+                 validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
+                 verbose=False):
+        self.rcond = rcond
+        self.on_singular = on_singular
+        super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,
+                         weight_decay=weight_decay, batch_size=batch_size, lr_schedule=lr_schedule,
+                         patience=patience, validation_fraction=validation_fraction, eval_every=eval_every,
+                         optimizer=optimizer, device=device, dtype=dtype, seed=seed, verbose=verbose)
+
+    def _validate_params(self):
+        super()._validate_params()
+        if not isinstance(self.rcond, (int, float)) or isinstance(self.rcond, bool) or not 0 <= self.rcond < 1:
+            raise ValueError(f"rcond must be a number in [0, 1), got {self.rcond!r}")
+        if self.on_singular not in SINGULAR_POLICIES:
+            raise ValueError(f"unknown on_singular {self.on_singular!r}; valid names: {', '.join(SINGULAR_POLICIES)}")
+
+    def fit(self, q, qdot, t=None, dq=None, dp=None, qddot=None):
+        """Fit L_θ to accelerations.
+
+        Parameters
+        ----------
+        q : array_like, shape (n_traj, n_time, d) or (n_samples, d)
+            Generalized coordinates.
+        qdot : array_like, same shape
+            Generalized velocities (the second half of the state).
+        t : array_like, shape (n_time,), optional
+            Trajectory times; used to estimate q̈ by finite differences of ``qdot`` when no targets are given.
+        dq : array_like, optional
+            Ignored (it would equal ``qdot``).
+        dp, qddot : array_like, optional
+            Accelerations q̈ (give one of them).
+
+        Returns
+        -------
+        self
+        """
+        if qddot is not None and dp is not None:
+            raise DataError("give accelerations as qddot or as dp, not both")
+        if qddot is not None:
+            dp = qddot
+        if dp is not None and dq is None:
+            dq = qdot
+        if dq is not None and dp is None:
+            raise DataError("LNN needs accelerations: pass qddot (or dp), or trajectories with t")
+        return super().fit(q, qdot, t=t, dq=dq, dp=dp)
+
+    def _build_module(self, n_dof):
+        return LagrangianNet(n_dof, self._mlp)
+
+    def _accel(self, x):
+        return lagrangian_acceleration(self.module_, x, self.module_.n_dof, rcond=float(self.rcond),
+                                       on_singular=self.on_singular)
+
+    def _field_torch(self, z, create_graph=False):
+        d = self.module_.n_dof
+        return torch.cat([z[:, d:], self._accel(z)], dim=-1)
+
+    def _fit_module(self, data, train_idx, val_idx):
+        d = data.n_dof
+        x = data.states()
+        if data.dp is not None:
+            acc = data.dp
+        else:
+            if data.t is None:
+                raise DataError("LNN needs accelerations: pass qddot (or dp), or trajectories with t")
+            acc = finite_difference_derivatives(data.p, data.t)
+        x_tr = self._tensor(x[train_idx].reshape(-1, 2 * d))
+        a_tr = self._tensor(acc[train_idx].reshape(-1, d))
+
+        def loss_fn(idx):
+            return ((self._accel(x_tr[idx]) - a_tr[idx]) ** 2).mean()
+
+        val_fn = None
+        if len(val_idx):
+            x_va = self._tensor(x[val_idx].reshape(-1, 2 * d))
+            a_va = self._tensor(acc[val_idx].reshape(-1, d))
+
+            def val_fn():
+                return ((self._accel(x_va) - a_va) ** 2).mean().detach()
+
+        return self._train(loss_fn, x_tr.shape[0], val_fn)
+
+    def acceleration(self, q, qdot):
+        """q̈ predicted at (q, q̇).
+
+        Parameters
+        ----------
+        q, qdot : ndarray or torch.Tensor, shape (n, d)
+
+        Returns
+        -------
+        Same type, shape (n, d).
+        """
+        if isinstance(q, torch.Tensor):
+            x = torch.cat([q, qdot], dim=-1)
+        else:
+            x = np.concatenate([np.asarray(q, dtype=np.float64), np.asarray(qdot, dtype=np.float64)], axis=-1)
+        return self._apply(self._accel, x, name="(q, qdot)")
+
+    def lagrangian(self, z):
+        """L_θ at z = (q, q̇), shape (n, 2d) -> (n,)."""
+        return self._apply(lambda x: self.module_(x), z)
+
+    def energy(self, z):
+        """Energy function E = q̇·∂L/∂q̇ − L at z = (q, q̇), shape (n, 2d) -> (n,); conserved by the flow."""
+        keep_graph = isinstance(z, torch.Tensor) and torch.is_grad_enabled()
+
+        def fn(x):
+            d = self.module_.n_dof
+            with torch.enable_grad():
+                xg = x if x.requires_grad else x.detach().requires_grad_(True)
+                lag = self.module_(xg)
+                (g,) = torch.autograd.grad(lag.sum(), xg, create_graph=keep_graph)
+            return (xg[:, d:] * g[:, d:]).sum(-1) - lag
+
+        out = self._apply(fn, z)
+        return out
