@@ -1,0 +1,172 @@
+"""Benchmark: hamid's leapfrog on the pendulum against a hand-written numpy loop, scipy and torch.
+
+Run ``python benchmarks/bench_integrators.py`` (``--quick`` for a smaller, faster run). Pendulum
+H = p²/2 − cos q, N = 10,000 initial conditions × 1,000 steps of dt = 0.01, every state saved (output of
+shape (N, 1001, 2)). Timings are best of k repeats, measured in this run; ratios are against the hand-written
+in-place numpy leapfrog (the named reference).
+
+``scipy.integrate.solve_ivp`` integrates one trajectory per call, so it is timed on a subset of trajectories
+and extrapolated linearly to N (the output says so).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+
+import numpy as np
+import sympy as sp
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir))
+
+from hamid.integrators import integrate  # noqa: E402
+from hamid.symbolic import state_symbols  # noqa: E402
+
+
+def handwritten_leapfrog(z0, dt, n_steps):
+    """Reference: kick–drift–kick leapfrog for the pendulum, in place, force reused across steps.
+
+    z0 (N, 2) -> trajectory (N, n_steps + 1, 2), every state saved with synchronized p.
+    """
+    q = z0[:, 0].copy()
+    p = z0[:, 1].copy()
+    out = np.empty((z0.shape[0], n_steps + 1, 2))
+    out[:, 0, 0] = q
+    out[:, 0, 1] = p
+    force = np.sin(q)  # ∂H/∂q = sin q
+    tmp = np.empty_like(q)
+    half = 0.5 * dt
+    for k in range(1, n_steps + 1):
+        np.multiply(force, half, out=tmp)
+        p -= tmp                       # half kick
+        np.multiply(p, dt, out=tmp)
+        q += tmp                       # drift
+        np.sin(q, out=force)
+        np.multiply(force, half, out=tmp)
+        p -= tmp                       # half kick
+        out[:, k, 0] = q
+        out[:, k, 1] = p
+    return out
+
+
+def handwritten_leapfrog_final(z0, dt, n_steps):
+    """Reference without saving: the same loop, returning only the final states (N, 2)."""
+    q = z0[:, 0].copy()
+    p = z0[:, 1].copy()
+    force = np.sin(q)
+    tmp = np.empty_like(q)
+    half = 0.5 * dt
+    for _ in range(n_steps):
+        np.multiply(force, half, out=tmp)
+        p -= tmp
+        np.multiply(p, dt, out=tmp)
+        q += tmp
+        np.sin(q, out=force)
+        np.multiply(force, half, out=tmp)
+        p -= tmp
+    return np.column_stack([q, p])
+
+
+def best_of(fn, repeats):
+    times = []
+    result = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return min(times), result
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 2,000 and 200 steps, fewer repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="best-of-k repeats (default 5, quick 3)")
+    parser.add_argument("--scipy-subset", type=int, default=50, help="trajectories timed with solve_ivp")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads for the torch runs (default 1: elementwise ops on 10^4 numbers "
+                             "are below torch's parallel grain size, and extra threads only add contention)")
+    args = parser.parse_args(argv)
+
+    n, steps = (2_000, 200) if args.quick else (10_000, 1_000)
+    repeats = args.repeats or (3 if args.quick else 5)
+    dt = 0.01
+    rng = np.random.default_rng(0)
+    z0 = np.column_stack([rng.uniform(-2.5, 2.5, n), rng.uniform(-1.0, 1.0, n)])
+    (q,), (p,) = state_symbols(1)
+    H = p**2 / 2 - sp.cos(q)
+
+    print(f"pendulum H = {H}; N = {n} initial conditions x {steps} steps, dt = {dt}, all states saved; "
+          f"best of {repeats}")
+    print(f"python {platform.python_version()}, numpy {np.__version__}, machine {platform.machine()}, "
+          f"{os.cpu_count()} CPUs visible")
+
+    integrate(H, z0[:10], dt=dt, n_steps=3)  # compile once, outside the timings
+    t_ref, ref = best_of(lambda: handwritten_leapfrog(z0, dt, steps), repeats)
+    t_np, out_np = best_of(lambda: integrate(H, z0, dt=dt, n_steps=steps, method="leapfrog"), repeats)
+    diff_np = float(np.abs(out_np - ref).max())
+    rows = [("hand-written numpy leapfrog (reference)", t_ref, "")]
+    rows.append(("hamid leapfrog, numpy backend", t_np, f"max |diff| vs reference {diff_np:.1e}"))
+
+    # scipy: one solve_ivp call per trajectory, RK45 with tolerances that reach leapfrog-like accuracy
+    from scipy.integrate import solve_ivp
+
+    def rhs(t, y):
+        return np.array([y[1], -np.sin(y[0])])
+
+    subset = min(args.scipy_subset, n)
+    t_eval = np.arange(steps + 1) * dt
+
+    def scipy_loop():
+        for z in z0[:subset]:
+            solve_ivp(rhs, (0.0, steps * dt), z, t_eval=t_eval, rtol=1e-6, atol=1e-9)
+
+    t_sub, _ = best_of(scipy_loop, max(1, repeats // 2))
+    t_scipy = t_sub * n / subset
+    rows.append((f"scipy solve_ivp (RK45) loop, {subset} trajectories timed, x{n // subset} extrapolated",
+                 t_scipy, f"measured {t_sub:.3f} s for {subset}"))
+
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        zt = torch.as_tensor(z0, dtype=torch.float64)
+        with torch.no_grad():
+            integrate(H, zt[:10], dt=dt, n_steps=3, backend="torch")
+            t_t, out_t = best_of(lambda: integrate(H, zt, dt=dt, n_steps=steps, backend="torch"), repeats)
+        diff_t = float(np.abs(out_t.numpy() - ref).max())
+        rows.append((f"hamid leapfrog, torch backend (cpu, float64, {torch.get_num_threads()} threads, no_grad)",
+                     t_t, f"max |diff| vs reference {diff_t:.1e}"))
+
+    width = max(len(r[0]) for r in rows)
+    print(f"{'variant (all states saved)'.ljust(width)}  {'time [s]':>9}  {'/ reference':>11}")
+    for label, t, note in rows:
+        print(f"{label.ljust(width)}  {t:9.4f}  {t / t_ref:10.2f}x  {note}")
+    print(f"hamid numpy / hand-written: {t_np / t_ref:.2f}x (target <= 1.2x)")
+    print(f"scipy loop (extrapolated) / hamid numpy: {t_scipy / t_np:.0f}x (target >= 100x)")
+    if torch is not None:
+        print(f"hamid torch / hamid numpy: {t_t / t_np:.2f}x (target < 1: torch faster)")
+
+    # the same runs keeping only the final state: the cost of stepping without the strided output writes
+    t_ref_f, ref_f = best_of(lambda: handwritten_leapfrog_final(z0, dt, steps), repeats)
+    t_np_f, out_f = best_of(lambda: integrate(H, z0, dt=dt, n_steps=steps, save_every=steps), repeats)
+    rows_f = [("hand-written numpy leapfrog, final state only (reference)", t_ref_f, ""),
+              ("hamid numpy, save_every = n_steps", t_np_f,
+               f"max |diff| {float(np.abs(out_f[:, -1] - ref_f).max()):.1e}")]
+    if torch is not None:
+        with torch.no_grad():
+            t_t_f, _ = best_of(lambda: integrate(H, zt, dt=dt, n_steps=steps, save_every=steps, backend="torch"),
+                               repeats)
+        rows_f.append(("hamid torch, save_every = n_steps", t_t_f, ""))
+    width = max(len(r[0]) for r in rows_f)
+    print(f"{'variant (final state only)'.ljust(width)}  {'time [s]':>9}  {'/ reference':>11}")
+    for label, t, note in rows_f:
+        print(f"{label.ljust(width)}  {t:9.4f}  {t / t_ref_f:10.2f}x  {note}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
