@@ -74,7 +74,26 @@ def test_locsympnet_step_preserves_volume(D):
 
 def _random_hnet(d, seed):
     torch.manual_seed(seed)
-    return SeparableHNet(d, make_mlp(d, 1, (16, 16), "tanh").double(), make_mlp(d, 1, (16, 16), "tanh").double())
+    net = SeparableHNet(d, make_mlp(d, 1, (16, 16), "tanh").double(), make_mlp(d, 1, (16, 16), "tanh").double())
+    with torch.no_grad():  # non-trivial normalization buffers
+        net.q_scale.copy_(torch.tensor([0.5, 2.0], dtype=F64))
+        net.p_scale.copy_(torch.tensor([1.5, 0.7], dtype=F64))
+        net.k_scale.fill_(3.0)
+        net.v_scale.fill_(0.4)
+    return net
+
+
+@pytest.mark.parametrize("act", ["tanh", "sigmoid", "softplus", "gelu"])
+def test_hnet_gradients_match_autograd(act):
+    torch.manual_seed(8)
+    net = SeparableHNet(2, make_mlp(2, 1, (9, 5), act).double(), make_mlp(2, 1, (9,), act).double())
+    with torch.no_grad():
+        net.q_scale.fill_(0.3)
+        net.k_scale.fill_(2.0)
+    x = torch.randn(6, 2, dtype=F64, requires_grad=True)
+    for f, df in [(net.kinetic, net.dK), (net.potential, net.dV)]:
+        (ref,) = torch.autograd.grad(f(x).sum(), x, create_graph=True)
+        assert torch.allclose(df(x, create_graph=True), ref, atol=1e-13)
 
 
 @pytest.mark.parametrize("n_steps", [1, 4])
