@@ -24,3 +24,8 @@ __all__ = [
 ]
 
 # Map-based models (other modules) are exported here:
+from .locsympnet import LocSympNet  # noqa: E402
+from .srnn import SRNN  # noqa: E402
+from .sympnet import GSympNet, LASympNet  # noqa: E402
+
+__all__ += ["GSympNet", "LASympNet", "LocSympNet", "SRNN"]
