@@ -2,8 +2,8 @@
 
 Run ``python benchmarks/bench_integrators.py`` (``--quick`` for a smaller, faster run). Pendulum
 H = p²/2 − cos q, N = 10,000 initial conditions × 1,000 steps of dt = 0.01, every state saved (output of
-shape (N, 1001, 2)). Timings are best of k repeats, measured in this run; ratios are against the hand-written
-in-place numpy leapfrog (the named reference).
+shape (N, 1001, 2)). Timings are best of k repeats, measured in this run in interleaved rounds (every variant once per round);
+ratios are against the hand-written in-place numpy leapfrog (the named reference).
 
 ``scipy.integrate.solve_ivp`` integrates one trajectory per call, so it is timed on a subset of trajectories
 and extrapolated linearly to N (the output says so).
@@ -102,10 +102,42 @@ def main(argv=None):
     print(f"python {platform.python_version()}, numpy {np.__version__}, machine {platform.machine()}, "
           f"{os.cpu_count()} CPUs visible")
 
+    try:
+        import torch
+    except ImportError:  # pragma: no cover
+        torch = None
+    if torch is not None:
+        torch.set_num_threads(args.threads)
+        zt = torch.as_tensor(z0, dtype=torch.float64)
+
+    def hamid_torch(save_every):
+        with torch.no_grad():
+            return integrate(H, zt, dt=dt, n_steps=steps, save_every=save_every, backend="torch")
+
     integrate(H, z0[:10], dt=dt, n_steps=3)  # compile once, outside the timings
-    t_ref, ref = best_of(lambda: handwritten_leapfrog(z0, dt, steps), repeats)
-    t_np, out_np = best_of(lambda: integrate(H, z0, dt=dt, n_steps=steps, method="leapfrog"), repeats)
-    diff_np = float(np.abs(out_np - ref).max())
+    variants = {
+        "ref": lambda: handwritten_leapfrog(z0, dt, steps),
+        "np": lambda: integrate(H, z0, dt=dt, n_steps=steps, method="leapfrog"),
+        "ref_final": lambda: handwritten_leapfrog_final(z0, dt, steps),
+        "np_final": lambda: integrate(H, z0, dt=dt, n_steps=steps, save_every=steps),
+    }
+    if torch is not None:
+        hamid_torch(1)
+        variants["torch"] = lambda: hamid_torch(1)
+        variants["torch_final"] = lambda: hamid_torch(steps)
+    # interleaved rounds: every variant once per round, so that load changes on a shared machine hit all alike
+    times = {k: [] for k in variants}
+    results = {}
+    for _ in range(repeats):
+        for key, fn in variants.items():
+            t0 = time.perf_counter()
+            results[key] = fn()
+            times[key].append(time.perf_counter() - t0)
+            results[key] = results[key] if key in ("ref", "ref_final") else np.asarray(results[key])
+    best = {k: min(v) for k, v in times.items()}
+    t_ref, t_np = best["ref"], best["np"]
+    ref = results["ref"]
+    diff_np = float(np.abs(results["np"] - ref).max())
     rows = [("hand-written numpy leapfrog (reference)", t_ref, "")]
     rows.append(("hamid leapfrog, numpy backend", t_np, f"max |diff| vs reference {diff_np:.1e}"))
 
@@ -124,20 +156,11 @@ def main(argv=None):
 
     t_sub, _ = best_of(scipy_loop, max(1, repeats // 2))
     t_scipy = t_sub * n / subset
-    rows.append((f"scipy solve_ivp (RK45) loop, {subset} trajectories timed, x{n // subset} extrapolated",
+    rows.append((f"scipy solve_ivp (RK45, rtol 1e-6) loop, {subset} trajectories timed, x{n // subset} extrapolated",
                  t_scipy, f"measured {t_sub:.3f} s for {subset}"))
-
-    try:
-        import torch
-    except ImportError:  # pragma: no cover
-        torch = None
     if torch is not None:
-        torch.set_num_threads(args.threads)
-        zt = torch.as_tensor(z0, dtype=torch.float64)
-        with torch.no_grad():
-            integrate(H, zt[:10], dt=dt, n_steps=3, backend="torch")
-            t_t, out_t = best_of(lambda: integrate(H, zt, dt=dt, n_steps=steps, backend="torch"), repeats)
-        diff_t = float(np.abs(out_t.numpy() - ref).max())
+        t_t = best["torch"]
+        diff_t = float(np.abs(results["torch"] - ref).max())
         rows.append((f"hamid leapfrog, torch backend (cpu, float64, {torch.get_num_threads()} threads, no_grad)",
                      t_t, f"max |diff| vs reference {diff_t:.1e}"))
 
@@ -151,16 +174,12 @@ def main(argv=None):
         print(f"hamid torch / hamid numpy: {t_t / t_np:.2f}x (target < 1: torch faster)")
 
     # the same runs keeping only the final state: the cost of stepping without the strided output writes
-    t_ref_f, ref_f = best_of(lambda: handwritten_leapfrog_final(z0, dt, steps), repeats)
-    t_np_f, out_f = best_of(lambda: integrate(H, z0, dt=dt, n_steps=steps, save_every=steps), repeats)
+    t_ref_f = best["ref_final"]
     rows_f = [("hand-written numpy leapfrog, final state only (reference)", t_ref_f, ""),
-              ("hamid numpy, save_every = n_steps", t_np_f,
-               f"max |diff| {float(np.abs(out_f[:, -1] - ref_f).max()):.1e}")]
+              ("hamid numpy, save_every = n_steps", best["np_final"],
+               f"max |diff| {float(np.abs(results['np_final'][:, -1] - results['ref_final']).max()):.1e}")]
     if torch is not None:
-        with torch.no_grad():
-            t_t_f, _ = best_of(lambda: integrate(H, zt, dt=dt, n_steps=steps, save_every=steps, backend="torch"),
-                               repeats)
-        rows_f.append(("hamid torch, save_every = n_steps", t_t_f, ""))
+        rows_f.append(("hamid torch, save_every = n_steps", best["torch_final"], ""))
     width = max(len(r[0]) for r in rows_f)
     print(f"{'variant (final state only)'.ljust(width)}  {'time [s]':>9}  {'/ reference':>11}")
     for label, t, note in rows_f:

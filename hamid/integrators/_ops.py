@@ -67,6 +67,8 @@ class NumpyOps:
     def empty(self, shape):
         return np.empty(shape, dtype=self.dtype)
 
+    empty_output = empty
+
 
 class TorchOps:
     """torch tensors on the device and with the dtype of the initial state."""
@@ -120,6 +122,16 @@ class TorchOps:
     def empty(self, shape):
         return self.torch.empty(shape, dtype=self.dtype, device=self.device)
 
+    def empty_output(self, shape):
+        """A large output buffer. On the CPU it is allocated by numpy and shared with torch: numpy asks the
+        kernel for transparent huge pages (madvise) on big arrays, which makes first touching a large
+        trajectory buffer several times cheaper than torch's 4 KiB-page allocation."""
+        np_dtype = {self.torch.float64: np.float64, self.torch.float32: np.float32,
+                    self.torch.float16: np.float16}.get(self.dtype)
+        if self.device.type == "cpu" and np_dtype is not None:
+            return self.torch.from_numpy(np.empty(shape, dtype=np_dtype))
+        return self.empty(shape)
+
 
 class Saver:
     """Collects the saved states into the result of shape (n, n_saves + 1, D).
@@ -139,7 +151,7 @@ class Saver:
             self.rows = []
             self.out = None
         else:
-            self.out = ops.empty((n, n_saves + 1, D))
+            self.out = ops.empty_output((n, n_saves + 1, D))
             if ops.name == "torch":
                 self.stage = ops.empty((n, D))
 
