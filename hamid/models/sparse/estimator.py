@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from fractions import Fraction
+from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -39,6 +39,12 @@ def _resolve_library(library):
         "library must be a hamid Library (PolynomialLibrary, TrigLibrary, CustomLibrary, ... or a sum of them), "
         f"a spec string such as 'poly:4' or a list of specs; got {type(library).__name__}"
     )
+
+
+@lru_cache(maxsize=32)
+def _compile(library, n_dof):
+    """Compiled libraries are cached: symbolic differentiation of a few hundred terms costs ~0.1 s."""
+    return library.compile(n_dof)
 
 
 def snap_value(value, tolerance, max_denominator=12):
@@ -179,7 +185,7 @@ class SparseHamiltonian(HamidModel):
         library = _resolve_library(self.library)
         optimizer = get_optimizer(self.optimizer)
         d = data.n_dof
-        compiled = library.compile(d)
+        compiled = _compile(library, d)
         Z = data.states()
         form = self.formulation
         if form == "auto":
