@@ -2,11 +2,12 @@
 
 Recipe (all constants here): H = 3(1 − cos q) + p², damped dynamics dq/dt = 2p, dp/dt = −3 sin q − γ p with
 γ = 0.1. 50 trajectories of 30 points on t ∈ [0, 3], initial radius r ~ U[1.3, 2.3] in (q, p), uniform angle,
-Gaussian noise σ = 0.05 on q and p, clean derivative targets; 50/50 split by trajectory. All networks 200-200
-tanh, orthogonal init; Adam lr 1e-3, weight decay 1e-4, full batch, 2000 steps. HNN + friction: a second 200-200
-network F(q, p), loss L_HNN + α L_traj with α = 100 (seed 004's best) and the one-step RK4 trajectory loss
-(k = 1, dt = 3/29). Energy MSE: 15 fresh initial states (same radius law), RK4 dt = 0.01 to t = 10 (every 10th
-state kept), mean over rollouts and times of (H(model state) − H(true state))² with the TRUE H. One seed.
+Gaussian noise σ = 0.05 on q and p, clean derivative targets; 50/50 split by trajectory. All networks 100-100
+(REDUCED from 200-200 to fit a few CPU minutes) tanh, orthogonal init; Adam lr 1e-3, weight decay 1e-4, full
+batch, 2000 steps. HNN + friction: a second network F(q, p) of the same widths, loss L_HNN + α L_traj with
+α = 100 (seed 004's best) and the one-step RK4 trajectory loss (k = 1, dt = 3/29). Energy MSE: 15 fresh initial
+states (same radius law), RK4 dt = 0.01 to t = 10 (every 10th state kept), mean over rollouts and times of
+(H(model state) − H(true state))² with the TRUE H. One seed.
 Published (seed 004): energy MSE baseline 4.2e-2, HNN 1.24, HNN + friction 2.95e-3.
 
     OMP_NUM_THREADS=1 python examples/repro_F1.py --out examples/output
@@ -18,7 +19,7 @@ from _repro_common import (greydanus_data, parse_args, pyplot, rollout, savefig,
 
 GAMMA = 0.1
 N_TRAJ, T, RADIUS, NOISE = 50, np.linspace(0, 3, 30), (1.3, 2.3), 0.05
-HIDDEN, LR, WD, STEPS, ALPHA = (200, 200), 1e-3, 1e-4, 2000, 100.0
+HIDDEN, LR, WD, STEPS, ALPHA = (100, 100), 1e-3, 1e-4, 2000, 100.0
 N_ROLL, T_END, DT_ROLL, SAVE_EVERY = 15, 10.0, 0.01, 10
 PUBLISHED = {"MLP": 4.2e-2, "HNN": 1.24, "HNN + friction": 2.95e-3}
 
