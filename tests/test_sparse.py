@@ -12,7 +12,7 @@ import pytest
 import sympy as sp
 from scipy.integrate import solve_ivp
 from sklearn.base import clone
-from sklearn.exceptions import NotFittedError
+from hamid.models.base import NotFittedError
 
 import hamid
 from hamid.models.sparse import CollinearityWarning, SparseHamiltonian, UnderdeterminedWarning, snap_value

@@ -57,8 +57,12 @@ class Library:
         return tuple(terms)
 
     def compile(self, n_dof: int) -> "CompiledLibrary":
-        """Bind to ``n_dof`` degrees of freedom (compiled functions are cached by their expressions)."""
-        return CompiledLibrary(self.expressions(n_dof), n_dof)
+        """Bind to ``n_dof`` degrees of freedom.
+
+        Compiled libraries are cached by their expressions: differentiating and compiling a large library
+        takes a noticeable fraction of a second, and estimators compile the same library repeatedly.
+        """
+        return _compiled_library(self.expressions(n_dof), n_dof)
 
     def __add__(self, other):
         if not isinstance(other, Library):
@@ -265,6 +269,11 @@ class CompiledLibrary:
         if coef.shape[0] != self.n_terms:
             raise ValueError(f"expected {self.n_terms} coefficients, got {coef.shape[0]}")
         return sp.Add(*(sp.Float(c) * e for c, e in zip(coef, self.expressions) if c != 0.0))
+
+
+@lru_cache(maxsize=64)
+def _compiled_library(expressions, n_dof):
+    return CompiledLibrary(expressions, n_dof)
 
 
 @lru_cache(maxsize=64)

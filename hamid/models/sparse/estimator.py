@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import time
 import warnings
-from functools import lru_cache
 
 import numpy as np
 import sympy as sp
@@ -41,10 +40,11 @@ def _resolve_library(library):
     )
 
 
-@lru_cache(maxsize=32)
-def _compile(library, n_dof):
-    """Compiled libraries are cached: symbolic differentiation of a few hundred terms costs ~0.1 s."""
-    return library.compile(n_dof)
+def _round_floats(expr, digits):
+    """``expr`` with every Float rounded to ``digits`` significant digits (None: unchanged)."""
+    if digits is None:
+        return expr
+    return expr.xreplace({f: sp.Float(float(f"{float(f):.{int(digits)}g}")) for f in expr.atoms(sp.Float)})
 
 
 def snap_value(value, tolerance, max_denominator=12):
@@ -185,7 +185,7 @@ class SparseHamiltonian(HamidModel):
         library = _resolve_library(self.library)
         optimizer = get_optimizer(self.optimizer)
         d = data.n_dof
-        compiled = _compile(library, d)
+        compiled = library.compile(d)
         Z = data.states()
         form = self.formulation
         if form == "auto":
@@ -382,16 +382,21 @@ class SparseHamiltonian(HamidModel):
             out.append(sp.Eq(sp.Derivative(sp.Function(str(pi))(t), t), -sp.diff(self.hamiltonian_, qi)))
         return out
 
-    def latex(self, which="hamiltonian"):
+    def latex(self, which="hamiltonian", digits=10):
         """LaTeX of ``H = ...`` (``which="hamiltonian"``) or of Hamilton's equations (``"equations"``, one
-        ``\\dot{x} = ...`` line each, joined by ``\\\\``)."""
+        ``\\dot{x} = ...`` line each, joined by ``\\\\``).
+
+        Coefficients are shown to ``digits`` significant digits (``None``: every digit), so that a fit of
+        0.5000000000000001 reads 0.5; :attr:`hamiltonian_` and :attr:`coef_` keep full precision.
+        """
         self._check_fitted()
+        H = _round_floats(self.hamiltonian_, digits)
         if which == "hamiltonian":
-            return "H = " + sp.latex(self.hamiltonian_)
+            return "H = " + sp.latex(H, full_prec=False)
         if which == "equations":
             qs, ps = state_symbols(self.n_dof_)
-            lines = [rf"\dot{{{sp.latex(qi)}}} = {sp.latex(sp.diff(self.hamiltonian_, pi))}" for qi, pi in zip(qs, ps)]
-            lines += [rf"\dot{{{sp.latex(pi)}}} = {sp.latex(-sp.diff(self.hamiltonian_, qi))}" for qi, pi in zip(qs, ps)]
+            lines = [rf"\dot{{{sp.latex(qi)}}} = {sp.latex(sp.diff(H, pi), full_prec=False)}" for qi, pi in zip(qs, ps)]
+            lines += [rf"\dot{{{sp.latex(pi)}}} = {sp.latex(-sp.diff(H, qi), full_prec=False)}" for qi, pi in zip(qs, ps)]
             return r" \\ ".join(lines)
         raise ValueError(f"unknown latex target {which!r}; valid: hamiltonian, equations")
 
@@ -495,7 +500,8 @@ class SparseHamiltonian(HamidModel):
         """A readable multi-line description of the fit."""
         self._check_fitted()
         dg = self.diagnostics_
-        lines = [f"H = {self.hamiltonian_}", "", f"{len(self.terms_)} of {len(self.feature_names_)} library terms:"]
+        H = sp.sstr(_round_floats(self.hamiltonian_, 10), full_prec=False)
+        lines = [f"H = {H}", "", f"{len(self.terms_)} of {len(self.feature_names_)} library terms:"]
         for name, c in zip(self.feature_names_, self.coef_):
             if c != 0:
                 lines.append(f"  {c: .10g}  {name}")
