@@ -23,6 +23,7 @@ _EXPORTS = {
     "get_system": "hamid.systems",
     "list_systems": "hamid.systems",
     "SparseHamiltonian": "hamid.models.sparse",
+    "compare": "hamid.metrics",
     "Dataset": "hamid.io",
     "DataError": "hamid.io",
     "validate_data": "hamid.io",
@@ -38,7 +39,7 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    if name in {"symbolic", "integrators", "systems", "io", "models", "cli"}:
+    if name in {"symbolic", "integrators", "systems", "io", "models", "cli", "metrics"}:
         return importlib.import_module(f"hamid.{name}")
     raise AttributeError(f"module 'hamid' has no attribute {name!r}")
 

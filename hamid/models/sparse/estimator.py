@@ -250,7 +250,8 @@ class SparseHamiltonian(HamidModel):
             diagnostics["inclusion_probabilities"] = {
                 name: float(pr) for name, pr in zip(self.feature_names_, self.inclusion_probabilities_) if pr > 0
             }
-        diagnostics["fit_time_s"] = time.perf_counter() - start
+        self.fit_time_ = time.perf_counter() - start
+        diagnostics["fit_time_s"] = self.fit_time_
         self.diagnostics_ = diagnostics
         return self
 
