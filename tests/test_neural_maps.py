@@ -16,6 +16,20 @@ from hamid.models.neural.sympnet import GSympNet, GSympNetModule, LASympNet, LAS
 F64 = torch.float64
 
 
+@pytest.fixture(autouse=True, scope="module")
+def _one_torch_thread():
+    """Run these tiny-network tests on one intra-op thread, restoring the setting afterwards.
+
+    On a loaded 2-core machine torch's default of one thread per core oversubscribes the CPU: OpenMP workers
+    spin-wait on each other and the small fits below (microsecond kernels) ran 50-100 times slower (a 1 s
+    fixture took 76 s). One thread is also the fastest setting for networks this small.
+    """
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def J_matrix(d):
     J = torch.zeros(2 * d, 2 * d, dtype=F64)
     J[:d, d:] = torch.eye(d, dtype=F64)
@@ -135,6 +149,7 @@ def test_fitted_sympnet_step_map_torch_and_numpy_agree_and_are_symplectic():
 
 @pytest.fixture(scope="module")
 def trained_srnn():
+    """One small SRNN on the clean oscillator (about 1-2 s on one thread), shared by the ISO and field tests."""
     q, p, t, _ = oscillator(n_traj=20, seed=1)
     return SRNN(hidden=(32,), max_steps=300, lr=1e-2, horizon=10, lr_schedule="cosine").fit(q, p, t)
 
@@ -157,14 +172,16 @@ def test_srnn_test_time_iso_lowers_loss_and_finds_clean_state(trained_srnn):
 
 def test_srnn_training_iso_refines_initial_states():
     q, p, t, (qc, pc) = oscillator(n_traj=12, noise=0.1, seed=3)
-    kw = dict(hidden=(32,), max_steps=200, lr=1e-2, horizon=9, lr_schedule="cosine")
+    kw = dict(hidden=(16,), max_steps=120, lr=1e-2, horizon=9, lr_schedule="cosine")
     plain = SRNN(**kw).fit(q, p, t)
-    iso = SRNN(iso=True, iso_start=100, iso_every=20, **kw).fit(q, p, t)
-    assert np.mean(iso.history_.train_loss[-10:]) < np.mean(plain.history_.train_loss[-10:])
+    iso = SRNN(iso=True, iso_start=60, iso_every=20, **kw).fit(q, p, t)
+    # measured: ISO ends at 0.42x the plain loss, its states at 0.51x the noisy states' error (seeds 3-5: <= 0.48x,
+    # <= 0.65x); the margins below leave room for platform differences, not for ISO doing nothing
+    assert np.mean(iso.history_.train_loss[-10:]) < 0.7 * np.mean(plain.history_.train_loss[-10:])
     clean = np.concatenate([qc, pc], -1)[:, 0:19:9].reshape(-1, 2)  # window starts 0, 9, 18 of each trajectory
     noisy = np.concatenate([q, p], -1)[:, 0:19:9].reshape(-1, 2)
     assert iso.initial_states_.shape == clean.shape
-    assert np.mean((iso.initial_states_ - clean) ** 2) < np.mean((noisy - clean) ** 2)
+    assert np.mean((iso.initial_states_ - clean) ** 2) < 0.8 * np.mean((noisy - clean) ** 2)
 
 
 # -------------------------------------------------------------------------------------------- training
@@ -184,9 +201,8 @@ def test_short_fit_lowers_training_loss_on_oscillator(make):
     assert np.mean(loss[-5:]) < 0.1 * loss[0]
 
 
-def test_srnn_learns_oscillator_energy_and_field():
-    q, p, t, _ = oscillator(n_traj=20)
-    model = SRNN(hidden=(32,), max_steps=300, lr=1e-2, horizon=10, lr_schedule="cosine").fit(q, p, t)
+def test_srnn_learns_oscillator_energy_and_field(trained_srnn):
+    model = trained_srnn  # clean oscillator, dq/dt = 2p, dp/dt = -2q; measured errors 0.06 (field), 0.02 (energy)
     z = np.array([[0.5, 0.0], [0.0, 0.5], [0.3, -0.3]])
     np.testing.assert_allclose(model.vector_field(z), np.stack([2 * z[:, 1], -2 * z[:, 0]], 1), atol=0.1)
     grad = model.hamiltonian_gradient(z)
