@@ -2,7 +2,12 @@
 
 Estimators are objects with ``__call__(x, t) -> dx/dt`` for ``x`` of shape (n_time, k); string aliases:
 
-``spline`` (default)
+``auto`` (default)
+    :class:`AutoDerivative`: per state component, the GCV smoothing spline or a high-order local polynomial
+    (5, 7 or 9 point stencil), whichever predicts held-out samples better (every other sample held out,
+    pooled over trajectories). On clean, smooth data the polynomial wins (derivative error O(h^(K-1)) instead
+    of the cubic spline's O(h^3) with natural end conditions); on noisy data the spline's smoothing wins.
+``spline``
     a cubic smoothing spline per component whose smoothing parameter is chosen by generalized
     cross-validation (``scipy.interpolate.make_smoothing_spline``): it interpolates clean data and smooths
     noisy data without a noise level to set.
@@ -18,7 +23,8 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DIFFERENTIATORS", "SplineDerivative", "PolynomialFiniteDifference", "get_differentiator",
+__all__ = ["DIFFERENTIATORS", "AutoDerivative", "SplineDerivative", "PolynomialFiniteDifference",
+           "get_differentiator",
            "differentiate"]
 
 
@@ -86,6 +92,107 @@ class PolynomialFiniteDifference:
         return f"PolynomialFiniteDifference(order={self.order!r})"
 
 
+def _interpolation_matrix(t_in, t_out, order):
+    """``P`` (len(t_out), len(t_in)): value at ``t_out`` of the interpolating polynomial through the ``order``
+    samples of ``t_in`` nearest to each output time (a contiguous stencil, shifted inwards at the ends)."""
+    N = t_in.shape[0]
+    K = int(max(1, min(order, N)))
+    P = np.zeros((t_out.shape[0], N))
+    powers = np.arange(K)
+    for i, x in enumerate(t_out):
+        c = int(np.searchsorted(t_in, x))
+        start = min(max(c - K // 2, 0), N - K)
+        nodes = t_in[start:start + K]
+        scale = max((nodes[-1] - nodes[0]) / max(K - 1, 1), 1e-300)
+        s = (nodes - x) / scale
+        V = s[None, :] ** powers[:, None]
+        rhs = np.zeros(K)
+        rhs[0] = 1.0
+        P[i, start:start + K] = np.linalg.solve(V, rhs)
+    return P
+
+
+class AutoDerivative:
+    """Per component, the GCV smoothing spline or a high-order local polynomial, chosen on held-out samples.
+
+    The choice is made once per state component for the whole data set: every other sample is held out, each
+    candidate is built from the remaining samples (the spline with its own GCV smoothing on them, the local
+    polynomials by interpolation through the ``K`` nearest remaining samples) and predicts the held-out
+    ones; the candidate with the smallest squared prediction error, pooled over (up to ``max_check``)
+    trajectories, differentiates that component on the full sampling. Nothing is tuned: on smooth noise-free
+    data the high-order polynomial predicts best and its derivative is far more accurate than the cubic
+    spline's; with noise the interpolating polynomial amplifies the noise and the spline is chosen.
+
+    Parameters
+    ----------
+    orders : tuple of int
+        Stencil sizes of the local-polynomial candidates.
+    max_check : int
+        At most this many trajectories (evenly spread) are used for the held-out comparison.
+
+    Attributes
+    ----------
+    choices_ : list of str
+        After a call on a data set: the estimator chosen for each component (``"spline"`` or
+        ``"polynomial:K"``).
+    """
+
+    def __init__(self, orders=(5, 7, 9), max_check=8):
+        self.orders = orders
+        self.max_check = max_check
+
+    def select(self, Z, t):
+        """Choose an estimator per component: ``Z`` (n_traj, n_time, D), ``t`` (n_time,) -> list of
+        ``None`` (spline) or stencil sizes."""
+        from scipy.interpolate import make_smoothing_spline
+
+        Z = np.asarray(Z, dtype=float)
+        t = np.asarray(t, dtype=float)
+        n_traj, n_time, D = Z.shape
+        t_in, t_out = t[::2], t[1::2]
+        orders = [int(K) for K in self.orders if int(K) <= t_in.shape[0]]
+        if t_in.shape[0] < 5 or not orders:
+            return [None] * D
+        idx = np.unique(np.linspace(0, n_traj - 1, min(n_traj, int(self.max_check))).round().astype(int))
+        P = {K: _interpolation_matrix(t_in, t_out, K) for K in orders}
+        choice = []
+        for c in range(D):
+            X = Z[idx, :, c]  # (k, n_time)
+            Xin, Xout = X[:, ::2], X[:, 1::2]
+            err = {K: float(np.sum((Xin @ P[K].T - Xout) ** 2)) for K in orders}
+            e_spline = 0.0
+            for x_in, x_out in zip(Xin, Xout):
+                e_spline += float(np.sum((make_smoothing_spline(t_in, x_in)(t_out) - x_out) ** 2))
+            best = min(err, key=err.get)
+            choice.append(best if err[best] < e_spline else None)
+        return choice
+
+    def differentiate_all(self, Z, t):
+        """``Z`` (n_traj, n_time, D), ``t`` (n_time,) -> dZ/dt of the same shape."""
+        Z = np.asarray(Z, dtype=float)
+        choice = self.select(Z, t)
+        self.choices_ = ["spline" if K is None else f"polynomial:{K}" for K in choice]
+        out = np.empty_like(Z)
+        spline = SplineDerivative()
+        weights = {}
+        for c, K in enumerate(choice):
+            if K is None:
+                for j in range(Z.shape[0]):
+                    out[j, :, c] = spline(Z[j, :, c:c + 1], t)[:, 0]
+            else:
+                if K not in weights:
+                    weights[K] = PolynomialFiniteDifference(K).weights(t)
+                out[:, :, c] = Z[:, :, c] @ weights[K].T
+        return out
+
+    def __call__(self, x, t):
+        """One trajectory ``x`` (n_time, k) -> dx/dt (the choice made on this trajectory alone)."""
+        return self.differentiate_all(np.asarray(x, dtype=float)[None], t)[0]
+
+    def __repr__(self):
+        return f"AutoDerivative(orders={self.orders!r}, max_check={self.max_check!r})"
+
+
 def _savgol():
     from pysindy.differentiation import SmoothedFiniteDifference
 
@@ -93,6 +200,7 @@ def _savgol():
 
 
 DIFFERENTIATORS = {
+    "auto": AutoDerivative,
     "spline": SplineDerivative,
     "finite_difference": PolynomialFiniteDifference,
     "savgol": _savgol,
@@ -101,7 +209,7 @@ DIFFERENTIATORS = {
 
 def get_differentiator(spec):
     """Resolve a differentiation spec (alias, pysindy object, ``derivative`` object or callable) into a
-    callable ``f(x, t)``; ``None`` and ``"auto"`` give the GCV smoothing spline.
+    callable ``f(x, t)``; ``None`` and ``"auto"`` give :class:`AutoDerivative`.
 
     Raises
     ------
@@ -110,13 +218,13 @@ def get_differentiator(spec):
     TypeError
         An object that is neither callable nor has ``.d``.
     """
-    if spec is None or (isinstance(spec, str) and spec == "auto"):
-        return SplineDerivative()
+    if spec is None:
+        return AutoDerivative()
     if isinstance(spec, str):
         key = spec.strip().lower()
         if key not in DIFFERENTIATORS:
             raise ValueError(
-                f"unknown differentiation {spec!r}; valid names: {', '.join(['auto'] + list(DIFFERENTIATORS))}"
+                f"unknown differentiation {spec!r}; valid names: {', '.join(DIFFERENTIATORS)}"
             )
         return DIFFERENTIATORS[key]()
     if hasattr(spec, "d") and callable(spec.d):  # the `derivative` package
@@ -142,6 +250,11 @@ def differentiate(differentiator, Z, t):
     -------
     ndarray, shape (n_traj, n_time, D)
     """
+    if hasattr(differentiator, "differentiate_all"):  # chooses once for the whole data set
+        out = np.asarray(differentiator.differentiate_all(Z, t), dtype=float)
+        if out.shape != Z.shape:
+            raise ValueError(f"the differentiation method returned shape {out.shape}, expected {Z.shape}")
+        return out
     out = np.empty_like(Z)
     for j in range(Z.shape[0]):
         dz = np.asarray(differentiator(Z[j], t), dtype=float)
