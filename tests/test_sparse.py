@@ -318,3 +318,50 @@ def test_import_hamid_stays_light():
     code = "import sys, hamid; print(sorted(m for m in ('torch', 'pysindy', 'sklearn') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_auto_derivative_picks_polynomial_on_clean_and_spline_on_noisy_data():
+    from hamid.models.sparse.differentiation import AutoDerivative, SplineDerivative, differentiate
+
+    d, H, lib, radius = SYSTEMS["double_well"]
+    Z, t, dZ = trajectories(H, d, n_traj=4, n_time=120, dt=0.02, radius=radius, seed=3)
+    auto = AutoDerivative()
+    est = differentiate(auto, Z, t)
+    assert all(c.startswith("polynomial") for c in auto.choices_), auto.choices_
+    spline_err = np.abs(differentiate(SplineDerivative(), Z, t) - dZ).max()
+    assert np.abs(est - dZ).max() < 1e-6 < spline_err
+    noisy = Z + 0.01 * Z.std(axis=(0, 1)) * np.random.default_rng(0).standard_normal(Z.shape)
+    differentiate(auto, noisy, t)
+    assert auto.choices_ == ["spline", "spline"]
+
+
+def test_integral_form_whitens_noisy_states():
+    from hamid.models.sparse.formulations import integral_weights, whiten_segment
+
+    d, H, lib, radius = SYSTEMS["double_well"]
+    Z, t, _ = trajectories(H, d, n_traj=20, n_time=12, dt=0.25, radius=radius, seed=4)
+    sigma = 0.02
+    noisy = Z + sigma * np.random.default_rng(1).standard_normal(Z.shape)
+    model = SparseHamiltonian(library=lib).fit(*split(noisy, d), t=t)
+    assert exact_support(model, H), model.hamiltonian_
+    assert max_rel_error(model, H) < 0.05
+    # the noise level (absolute here, the same on q and p) is re-estimated from the whitened residuals
+    assert "noise_model" in model.diagnostics_
+    np.testing.assert_allclose(model.diagnostics_["noise_std"], sigma, rtol=0.3)
+    clean = SparseHamiltonian(library=lib).fit(*split(Z, d), t=t)
+    assert "noise_model" not in clean.diagnostics_ and max_rel_error(clean, H) < 1e-3
+    # with the true field Jacobian and noise level, the whitened residuals of the true coefficients have unit variance
+    C = np.vstack([np.zeros((1, 12)), np.cumsum(integral_weights(t, 8), axis=0)])
+    res = []
+    for i in range(20):
+        z = noisy[i]
+        Fk = np.zeros((12, 2, 1))  # one column: the true field J∇H
+        Fk[:, 0, 0] = z[:, 1]
+        Fk[:, 1, 0] = -(z[:, 0] ** 3 - z[:, 0])
+        jac = np.zeros((12, 2, 2))
+        jac[:, 0, 1] = 1.0
+        jac[:, 1, 0] = -(3 * z[:, 0] ** 2 - 1)
+        X, y = whiten_segment(C, Fk, z, jac, np.full(2, sigma))
+        res.append(y - X[:, 0])
+    res = np.concatenate(res)
+    assert 0.8 < np.sqrt(np.mean(res ** 2) * 24 / 22) < 1.25

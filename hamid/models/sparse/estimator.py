@@ -40,6 +40,48 @@ def _resolve_library(library):
     )
 
 
+#: relative residual (‖r‖/‖y‖) of the integral form above which the states count as noisy (the level the
+#: ``auto`` selection treats as exact: quadrature and round-off error stay below it)
+_NOISE_FLOOR = 1e-3
+
+
+def _relative_residual(system, coef):
+    G, b, yy, _ = system.total
+    res = max(yy - 2 * coef @ b + coef @ G @ coef, 0.0)
+    return float(np.sqrt(res / yy)) if yy > 0 else 0.0
+
+
+def _field_jacobian(compiled, coef, Z):
+    """Jacobian of the field J∇H (H = Σ coef_k θ_k) at states ``Z`` (..., 2d) -> (..., 2d, 2d), from the
+    exact second derivatives of H (compiled once per fitted H)."""
+    from ...symbolic.codegen import compile_exprs
+
+    D = Z.shape[-1]
+    d = D // 2
+    syms = list(compiled.symbols)
+    H = sp.Add(*[sp.Float(repr(float(coef[k]))) * compiled.expressions[k] for k in np.flatnonzero(coef)])
+    grad = [sp.diff(H, v) for v in syms]
+    field = grad[d:] + [-g for g in grad[:d]]
+    exprs = [sp.diff(f, v) for f in field for v in syms]
+    flat = Z.reshape(-1, D)
+    values = compile_exprs(exprs, syms, "numpy")(flat)
+    return np.asarray(values, dtype=float).reshape(Z.shape + (D,))
+
+
+def _whitened_scale(system, coef):
+    """Per component, the RMS of the whitened residuals (1 when the assumed noise level is right)."""
+    D = system.n_equations
+    ss = np.zeros(D)
+    n = 0
+    for _, cols, X, y in system._rows():
+        r = y - X @ coef[cols]
+        ss += np.bincount(np.arange(r.shape[0]) % D, weights=r ** 2, minlength=D)
+        n += r.shape[0] // D
+    dof = n - getattr(system, "n_segments", 0)  # one free offset per segment and component
+    out = np.sqrt(ss / max(dof, 1))
+    return np.where(out > 0, out, 1.0)
+
+
 def _round_floats(expr, digits):
     """``expr`` with every Float rounded to ``digits`` significant digits (None: unchanged)."""
     if digits is None:
@@ -80,7 +122,9 @@ class SparseHamiltonian(HamidModel):
         pysindy / scikit-learn regressor (``fit(A, y)``, ``coef_``).
     differentiation : str or object or None
         How derivatives are estimated when the derivative formulation is used without ``dq, dp``:
-        ``"spline"`` (default; GCV smoothing spline), ``"finite_difference"``, ``"savgol"``, a pysindy
+        ``"auto"`` (default, also None: per component the GCV smoothing spline or a high-order local
+        polynomial, whichever predicts held-out samples better), ``"spline"`` (GCV smoothing spline),
+        ``"finite_difference"``, ``"savgol"``, a pysindy
         differentiation object, a ``derivative`` package object or a callable ``f(x, t)``.
     formulation : {"auto", "derivative", "integral", "midpoint"}
         ``auto`` uses the derivatives when given, and otherwise the integral form (exact for coarse
@@ -196,14 +240,17 @@ class SparseHamiltonian(HamidModel):
         resolution = sampling_resolution(Z) if data.is_trajectory else float("nan")
         dZ = None
         estimated = False
+        chosen_differentiation = None
         if form == "derivative":
             if data.has_derivatives:
                 dZ = data.derivatives()
             else:
                 if not (data.is_trajectory and data.t is not None):
                     raise ValueError("without dq, dp the data must be trajectories (n_traj, n_time, d) with times t")
-                dZ = differentiate(get_differentiator(self.differentiation), Z, data.t)
+                differentiator = get_differentiator(self.differentiation)
+                dZ = differentiate(differentiator, Z, data.t)
                 estimated = True
+                chosen_differentiation = getattr(differentiator, "choices_", None)
             target = dZ
         elif form == "integral":
             target = Z - Z.mean(axis=1, keepdims=True)
@@ -217,6 +264,22 @@ class SparseHamiltonian(HamidModel):
         diagnostics = self._diagnose(system, compiled)
         coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns), random_state=self.random_state)
         coef = np.asarray(coef, dtype=float).reshape(-1)
+        noise_sigma = None
+        if form == "integral" and _relative_residual(system, coef) > _NOISE_FLOOR:
+            # noisy states: refit with the rows whitened by the integral form's own noise model (generalized
+            # least squares), the field's Jacobian from the previous fit, the noise level re-estimated
+            sigma = 1.0 / weights
+            for step in range(2):
+                if step:
+                    sigma = sigma * _whitened_scale(system, coef)
+                model_jac = _field_jacobian(compiled, coef, Z)
+                system = build_system(compiled, form, Z, dZ, data.t, weights=weights,
+                                      order=int(self.quadrature_order), n_blocks=int(self.n_blocks),
+                                      noise_model={"jacobian": model_jac, "sigma": sigma})
+                coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns),
+                                             random_state=self.random_state)
+                coef = np.asarray(coef, dtype=float).reshape(-1)
+            noise_sigma = sigma
         self.library_ = compiled
         self.n_dof_ = d
         self.n_features_in_ = 2 * d
@@ -240,6 +303,11 @@ class SparseHamiltonian(HamidModel):
             "relative_residual": float(np.sqrt(res / yy)) if yy > 0 else 0.0,
             "sampling_resolution": None if np.isnan(resolution) else resolution,
         })
+        if noise_sigma is not None:
+            diagnostics["noise_model"] = "whitened integral form (generalized least squares)"
+            diagnostics["noise_std"] = [float(v) for v in noise_sigma]
+        if chosen_differentiation is not None:
+            diagnostics["differentiation"] = list(chosen_differentiation)
         self.selection_path_ = info.get("path", [])
         self.inclusion_probabilities_ = None
         if "ensemble_inclusion" in info:

@@ -24,7 +24,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["FORMULATIONS", "field_design", "component_columns", "integral_weights", "sampling_resolution", "LinearSystem",
-           "build_system"]
+           "build_system", "whiten_segment"]
 
 FORMULATIONS = ("auto", "derivative", "integral", "midpoint")
 
@@ -194,6 +194,57 @@ class LinearSystem:
         return self.gram.sum(0), self.rhs.sum(0), float(self.yy.sum()), int(self.n_rows.sum())
 
 
+#: longest segment of the whitened (generalized least squares) integral form: its cost grows as the cube
+_GLS_SEGMENT = 16
+
+
+def whiten_segment(C, F, Zs, jac, sigma):
+    """Generalized-least-squares rows of the integral form for segments with noisy states.
+
+    With observed states ``z̃_n = z_n + e_n`` (independent noise, standard deviation ``sigma`` per component)
+    the integral-form residual of the true ξ is ``r = z̃ - c - C F(z̃) ξ ≈ T e`` with
+    ``T = I - (C ⊗ I) diag(A_n)`` (``A_n`` the Jacobian of the field at sample n): noise enters both the
+    left-hand side and, integrated, the regressors, so the residuals are correlated along the segment
+    (random-walk like) and ordinary least squares on them is inefficient. The rows are multiplied by
+    ``(T S^{1/2})^{-1}`` (``S = diag(sigma²)``), which makes the residuals white, and the free offsets ``c``
+    are then projected out in the whitened metric.
+
+    Parameters
+    ----------
+    C : ndarray, shape (L, L)
+        Cumulative integral operator of the segment (row n integrates from its first sample to sample n).
+    F : ndarray, shape (k, L, D, m) or (L, D, m)
+        J∇θ_k at the samples of k segments (or of one).
+    Zs : ndarray, shape (k, L, D) or (L, D)
+        Observed states.
+    jac : ndarray, shape (k, L, D, D) or (L, D, D)
+        Jacobian of the (preliminary) field J∇H at the samples.
+    sigma : ndarray, shape (D,)
+        Noise standard deviation per component.
+
+    Returns
+    -------
+    X : ndarray, shape (k, L·D, m) or (L·D, m)
+    y : ndarray, shape (k, L·D) or (L·D,)
+        Rows ordered sample-major (row ``n·D + c`` belongs to component c).
+    """
+    single = F.ndim == 3
+    if single:
+        F, Zs, jac = F[None], Zs[None], jac[None]
+    k, L, D, m = F.shape
+    X = np.einsum("nj,kjcm->kncm", C, F).reshape(k, L * D, m)
+    y = Zs.reshape(k, L * D)
+    T = np.eye(L * D) - np.einsum("nj,kjcd->kncjd", C, jac).reshape(k, L * D, L * D)
+    M = T * np.tile(sigma, L)[None, None, :]
+    U = np.broadcast_to(np.tile(np.eye(D), (L, 1)), (k, L * D, D))
+    sol = np.linalg.solve(M, np.concatenate([X, y[..., None], U], axis=2))
+    Xw, yw, Uw = sol[..., :m], sol[..., m], sol[..., m + 1:]
+    Qu = np.linalg.qr(Uw)[0]  # (k, L·D, D)
+    Xw = Xw - Qu @ (np.swapaxes(Qu, 1, 2) @ Xw)
+    yw = yw - (Qu @ (np.swapaxes(Qu, 1, 2) @ yw[..., None]))[..., 0]
+    return (Xw[0], yw[0]) if single else (Xw, yw)
+
+
 def _block_ids(n_units, n_blocks):
     """Assign ``n_units`` consecutive units to at most ``n_blocks`` contiguous blocks."""
     n_blocks = max(1, min(n_blocks, n_units))
@@ -201,7 +252,7 @@ def _block_ids(n_units, n_blocks):
 
 
 def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, n_blocks=10,
-                 segment_length=256):
+                 segment_length=256, noise_model=None):
     """Build the :class:`LinearSystem` of a formulation.
 
     Parameters
@@ -221,6 +272,11 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
         Number of blocks (cross-validation folds / bootstrap units) to aim for.
     segment_length : int
         Trajectories longer than this are cut into segments (each with its own offsets) for the integral form.
+    noise_model : dict or None
+        Integral form only: ``{"jacobian": (n_traj, n_time, 2d, 2d), "sigma": (2d,)}``, the Jacobian of the
+        field J∇H at the samples (from a preliminary fit) and the noise standard deviation per component.
+        The rows of each segment are then whitened (generalized least squares, see :func:`whiten_segment`)
+        and ``weights`` is not used; segments are at most 16 samples long.
 
     Returns
     -------
@@ -276,16 +332,29 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
     elif formulation == "integral":
         if n_time < 3:
             raise ValueError(f"the integral formulation needs at least 3 samples per trajectory, got {n_time}")
+        if noise_model is not None:
+            segment_length = min(segment_length, _GLS_SEGMENT)
         n_seg = max(1, int(np.ceil(n_time / segment_length)))
         cuts = np.linspace(0, n_time, n_seg + 1).round().astype(int)
         segments = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
-        operators = {}
+        operators, cumulative = {}, {}
         for a, b in segments:
             # cumulative integral operator C (L, L): row n integrates from t_a to t_{a+n}; then centred,
             # which eliminates the free offset of each segment and component
             W = integral_weights(t[a:b], order)
             C = np.vstack([np.zeros((1, b - a)), np.cumsum(W, axis=0)])
+            cumulative[(a, b)] = C
             operators[(a, b)] = C - C.mean(axis=0, keepdims=True)
+
+        if noise_model is not None:
+            jac = np.asarray(noise_model["jacobian"], dtype=float)
+            sigma = np.asarray(noise_model["sigma"], dtype=float)
+            all_cols = np.arange(m)
+
+        def unit_rows_gls(Zc, a, b, s):
+            F = field_design(library, Zc)  # (k, L, D, m)
+            X, y = whiten_segment(cumulative[(a, b)], F, Zc, jac[s:s + Zc.shape[0], a:b], sigma)
+            yield 0, all_cols, X.reshape(-1, m), y.reshape(-1)
 
         def unit_rows(Zc, a, b):
             k, L = Zc.shape[:2]
@@ -321,7 +390,12 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
                 e = min(s + per_chunk, e0)
                 for i, (a, b) in enumerate(segments):
                     block = tb[s] if seg_block is None else seg_block[i]
-                    for _, cols, X, y in unit_rows(Z[s:e, a:b], a, b):
+                    units = (unit_rows(Z[s:e, a:b], a, b) if noise_model is None or formulation != "integral"
+                             else unit_rows_gls(Z[s:e, a:b], a, b, s))
+                    for _, cols, X, y in units:
                         yield block, cols, X, y
 
-    return LinearSystem(m, nb, rows, D, description).accumulate()
+    out = LinearSystem(m, nb, rows, D, description)
+    if formulation == "integral":
+        out.n_segments = n_traj * len(segments)
+    return out.accumulate()
