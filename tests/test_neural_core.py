@@ -427,6 +427,35 @@ def test_friction_hnn_learns_damping(spring_trajectories):
     assert not hasattr(m, "hamiltonian_gradient")
 
 
+def test_friction_loss_is_seed_004_definition(spring_trajectories):
+    # loss at the initial weights = mean‖f − dz‖² + α Σ_valid‖RK4(z_n) − z_{n+1}‖² / (all samples × 2d), where f has
+    # dp/dt = −∂H/∂q − F and the last point of each trajectory contributes zero (seed 004's code)
+    q, p, t = spring_trajectories
+    dq, dp = p, -q
+    alpha = 3.0
+    kw = dict(alpha=alpha, rollout_steps=1, hidden=(8,), lr=1e-2, seed=4)
+    m0 = FrictionHNN(max_steps=0, **kw).fit(q, p, t=t, dq=dq, dp=dp)
+    m1 = FrictionHNN(max_steps=1, **kw).fit(q, p, t=t, dq=dq, dp=dp)
+    z = np.concatenate([q, p], -1)
+    dz = np.concatenate([dq, dp], -1)
+    flat = z.reshape(-1, 2)
+    f = m0.vector_field(flat)
+    h = 1e-6
+    dh_dq = (m0.energy(flat + [h, 0]) - m0.energy(flat - [h, 0])) / (2 * h)
+    np.testing.assert_allclose(f[:, 1], -dh_dq - m0.friction(flat)[:, 0], atol=1e-7)
+    l_hnn = np.mean((f - dz.reshape(-1, 2)) ** 2)
+    step = t[1] - t[0]
+    z0 = z[:, :-1].reshape(-1, 2)
+    k1 = m0.vector_field(z0)
+    k2 = m0.vector_field(z0 + step / 2 * k1)
+    k3 = m0.vector_field(z0 + step / 2 * k2)
+    k4 = m0.vector_field(z0 + step * k3)
+    nxt = z0 + step / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
+    l_traj = np.sum((nxt - z[:, 1:].reshape(-1, 2)) ** 2) / flat.size
+    assert l_traj > 1e-4          # not trivially zero at random weights
+    np.testing.assert_allclose(m1.history_.train_loss[0], l_hnn + alpha * l_traj, rtol=1e-10)
+
+
 def test_friction_windows_and_errors(spring_trajectories):
     q, p, t = spring_trajectories
     m = FrictionHNN(rollout_steps=3, **SMALL)

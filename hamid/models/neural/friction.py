@@ -40,10 +40,13 @@ def _rk4_step(field, z, dt):
 class FrictionHNN(NeuralModel):
     """HNN with a learned friction force: dq/dt = ∂H_θ/∂p, dp/dt = −∂H_θ/∂q − F_φ(q, p) (seed 004).
 
-    Loss = L_HNN + α L_traj: L_HNN is the MSE between the model field and observed dz/dt; L_traj is the MSE
-    between ``rollout_steps`` RK4 steps of the model field started at each observed state z(t_n) (step sizes
-    from ``t``) and the observed states z(t_{n+1}), ..., z(t_{n+k}) (seed 004's "one-step loss" for k = 1; windows
-    never cross the end of a trajectory). The friction network is unconstrained (as in seed 004): nothing forces
+    Loss = L_HNN + α L_traj (plus weight decay through the optimizer): L_HNN is the MSE between the model field
+    and observed dz/dt (seed 004's eq. (2): ‖∂H/∂q + F + ṗ‖² + ‖∂H/∂p − q̇‖², averaged); L_traj compares
+    ``rollout_steps`` RK4 steps of the model field started at each observed state z(t_n) (step sizes from ``t``)
+    with the observed states z(t_{n+1}), ..., z(t_{n+k}) (seed 004's "one-step loss" for k = 1). Windows never
+    cross the end of a trajectory; as in seed 004's code (the prediction at a trajectory's end is overwritten by
+    its target), the squared errors are averaged over ALL samples and coordinates of the batch, the last k points
+    of each trajectory contributing zero. The friction network is unconstrained (as in seed 004): nothing forces
     F·∂H/∂p >= 0.
 
     Data: trajectories with ``t`` are needed when ``alpha > 0``; dz/dt from ``dq``/``dp`` or by finite
@@ -147,12 +150,15 @@ class FrictionHNN(NeuralModel):
             field = self.module_.field(zz, create_graph=create_graph)
             loss = ((field - dd) ** 2).mean()
             if alpha > 0 and bool(valid.any()):
+                # seed 004: the prediction at a trajectory's last point(s) is replaced by its target, so those
+                # entries add zero to the mean; the mean runs over ALL samples of the batch, not only valid ones
+                n_entries = zz.shape[0] * zz.shape[1]
                 zc = zz[valid]
                 err = 0.0
                 for j in range(k):
                     zc = _rk4_step(lambda x: self.module_.field(x, create_graph=create_graph), zc,
                                    dt[valid][:, j:j + 1])
-                    err = err + ((zc - tg[valid][:, j]) ** 2).mean()
+                    err = err + ((zc - tg[valid][:, j]) ** 2).sum() / n_entries
                 loss = loss + alpha * err / k
             return loss
 
