@@ -23,7 +23,8 @@ Recipe (all constants here):
   (Greydanus defaults); the friction network F(q, p) has the same widths.
 - Energy MSE: 15 fresh initial states (same radius law), models and truth rolled out with RK4 dt = 0.01 to
   t = 20 (every 10th state kept; truth by DOP853), per rollout the mean over time of (H(model) − H(truth))² with
-  the TRUE H; reported: mean over the 15 rollouts, their std and standard error. One data/model seed.
+  the TRUE H; reported: mean over the 15 rollouts, their std and standard error. One data/model seed per
+  run (--seed; docs/neural.md reports seeds 0, 1, 2).
 - Diagnostics: ∂F/∂p averaged over the test states (the identifiable part of the friction: ≈ γ = 0.1 when learned
   right), and the one-step RK4 loss of the TRUE field on the noisy training states (the floor of L_traj).
 
