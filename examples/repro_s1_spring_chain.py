@@ -31,7 +31,7 @@ loss of about 0.14 here (initial noise propagates through stiff springs), not σ
 whose loss reaches 0.13-0.14 fits as well as the truth, and a lower loss means it is fitting noise.
 
 Run: OMP_NUM_THREADS=1 python examples/repro_s1_spring_chain.py [--out examples/output] [--quick]
-(about 6-8 minutes of one CPU core)
+(about 2.5 minutes of one CPU core on a quiet machine, 6 under load)
 """
 import argparse
 import json
