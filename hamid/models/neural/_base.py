@@ -119,6 +119,20 @@ def _is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
+def check_flag(name, value):
+    """Raise unless ``value`` is exactly True or False (so that 0/1 or "yes" are not taken silently)."""
+    if not isinstance(value, bool):
+        raise ValueError(f"{name} must be True or False, got {value!r}")
+
+
+def check_solver_params(rcond, on_singular):
+    """Validate the (rcond, on_singular) pair of models that solve with :func:`solve_checked`."""
+    if not isinstance(rcond, (int, float)) or isinstance(rcond, bool) or not 0 <= rcond < 1:
+        raise ValueError(f"rcond must be a number in [0, 1), got {rcond!r}")
+    if on_singular not in SINGULAR_POLICIES:
+        raise ValueError(f"unknown on_singular {on_singular!r}; valid names: {', '.join(SINGULAR_POLICIES)}")
+
+
 class NeuralModel(HamidModel):
     """Base class of the neural baselines (torch, float64 by default).
 

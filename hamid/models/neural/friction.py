@@ -6,7 +6,7 @@ import torch
 
 from hamid.io import DataError
 
-from ._base import NeuralModel
+from ._base import NeuralModel, check_flag
 from .hnn import HamiltonianNet, symplectic_gradient
 
 __all__ = ["FrictionHNN"]
@@ -98,8 +98,7 @@ class FrictionHNN(NeuralModel):
             raise ValueError(f"alpha must be a number >= 0, got {self.alpha!r}")
         if not isinstance(self.rollout_steps, (int, np.integer)) or self.rollout_steps < 1:
             raise ValueError(f"rollout_steps must be a positive integer, got {self.rollout_steps!r}")
-        if not isinstance(self.separable, bool):
-            raise ValueError(f"separable must be True or False, got {self.separable!r}")
+        check_flag("separable", self.separable)
 
     def _build_module(self, n_dof):
         return FrictionNet(n_dof, self._mlp, separable=self.separable)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import NeuralModel
+from ._base import NeuralModel, check_flag
 
 __all__ = ["HNN", "HamiltonianNet"]
 
@@ -91,8 +91,7 @@ class HNN(NeuralModel):
 
     def _validate_params(self):
         super()._validate_params()
-        if not isinstance(self.separable, bool):
-            raise ValueError(f"separable must be True or False, got {self.separable!r}")
+        check_flag("separable", self.separable)
 
     def _build_module(self, n_dof):
         return HamiltonianNet(n_dof, self._mlp, separable=self.separable)

@@ -6,7 +6,7 @@ import torch
 
 from hamid.io import DataError
 
-from ._base import SINGULAR_POLICIES, NeuralModel, finite_difference_derivatives, solve_checked
+from ._base import NeuralModel, check_solver_params, finite_difference_derivatives, solve_checked
 
 __all__ = ["LNN", "LagrangianNet"]
 
@@ -108,10 +108,7 @@ class LNN(NeuralModel):
 
     def _validate_params(self):
         super()._validate_params()
-        if not isinstance(self.rcond, (int, float)) or isinstance(self.rcond, bool) or not 0 <= self.rcond < 1:
-            raise ValueError(f"rcond must be a number in [0, 1), got {self.rcond!r}")
-        if self.on_singular not in SINGULAR_POLICIES:
-            raise ValueError(f"unknown on_singular {self.on_singular!r}; valid names: {', '.join(SINGULAR_POLICIES)}")
+        check_solver_params(self.rcond, self.on_singular)
 
     def fit(self, q, qdot, t=None, dq=None, dp=None, qddot=None):
         """Fit L_θ to accelerations.

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from ._base import SINGULAR_POLICIES, NeuralModel, solve_checked
+from ._base import NeuralModel, check_flag, check_solver_params, solve_checked
 
 __all__ = ["NeuralSymplecticForm"]
 
@@ -95,12 +95,8 @@ class NeuralSymplecticForm(NeuralModel):
 
     def _validate_params(self):
         super()._validate_params()
-        if not isinstance(self.canonical_offset, bool):
-            raise ValueError(f"canonical_offset must be True or False, got {self.canonical_offset!r}")
-        if not isinstance(self.rcond, (int, float)) or isinstance(self.rcond, bool) or not 0 <= self.rcond < 1:
-            raise ValueError(f"rcond must be a number in [0, 1), got {self.rcond!r}")
-        if self.on_singular not in SINGULAR_POLICIES:
-            raise ValueError(f"unknown on_singular {self.on_singular!r}; valid names: {', '.join(SINGULAR_POLICIES)}")
+        check_flag("canonical_offset", self.canonical_offset)
+        check_solver_params(self.rcond, self.on_singular)
 
     def _build_module(self, n_dof):
         return SymplecticFormNet(n_dof, self._mlp, canonical_offset=self.canonical_offset)
