@@ -27,16 +27,28 @@ Recipe (all constants here):
   run (--seed; docs/neural.md reports seeds 0, 1, 2).
 - Diagnostics: ∂F/∂p averaged over the test states (the identifiable part of the friction: ≈ γ = 0.1 when learned
   right), and the one-step RK4 loss of the TRUE field on the noisy training states (the floor of L_traj).
+- --recipe reference|converged|both (default reference): "reference" is the Greydanus recipe above; "converged"
+  is the recipe adopted on T1 (examples/repro_T1.py), applied unchanged to EVERY model here and fixed before any
+  F1 result was seen: Adam lr 3e-3, cosine decay to 1 %, no weight decay, 5000 full-batch steps. --skip-alpha100
+  leaves out the slow α = 100 model (its fit alone is ~6 min at 2000 steps).
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/repro_F1.py --out examples/output
+    OMP_NUM_THREADS=1 .venv/bin/python examples/repro_F1.py --recipe converged --skip-alpha100 \\
+        --out examples/output/converged_seed0
 """
+import argparse
+import sys
+
 import numpy as np
 
 from _repro_common import greydanus_data, parse_args, pyplot, rollout, savefig, solve, timed_fit, write_table
 
 GAMMA = 0.1
 N_TRAJ, T, RADIUS, NOISE = 50, np.linspace(0, 3, 45), (1.3, 2.3), 0.1
-HIDDEN, LR, WD, STEPS, ALPHA = (200, 200), 1e-3, 1e-4, 2000, 100.0
+HIDDEN, ALPHA = (200, 200), 100.0
+# the two recipes, identical to examples/repro_T1.py; the same recipe is applied to every model
+RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000),
+           "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000)}
 N_ROLL, T_END, DT_ROLL, SAVE_EVERY = 15, 20.0, 0.01, 10
 PUBLISHED = {"MLP": (4.156e-2, 6.90e-3), "HNN": (1.238, 3.27e-1), "HNN + friction (alpha = 0)": (2.951e-3, 2.2e-4),
              f"HNN + friction (alpha = {ALPHA:g})": (2.951e-3, 2.2e-4)}
@@ -58,11 +70,23 @@ def rk4_step(f, z, h):
     return z + h / 6 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
+def _own_args():
+    """Parse this script's own options and remove them from sys.argv before the shared parser runs."""
+    own = argparse.ArgumentParser(add_help=False)
+    own.add_argument("--recipe", choices=("reference", "converged", "both"), default="reference")
+    own.add_argument("--skip-alpha100", action="store_true")
+    mine, rest = own.parse_known_args()
+    sys.argv = sys.argv[:1] + rest
+    return mine
+
+
 def main():
-    args, out = parse_args(__doc__.splitlines()[0])
+    mine = _own_args()
+    args, out = parse_args(__doc__.splitlines()[0] + " (extra options: --recipe reference|converged|both, "
+                           "--skip-alpha100)")
     from hamid.models.neural import HNN, FrictionHNN, MLPField
 
-    steps = 20 if args.quick else STEPS
+    recipes = ("reference", "converged") if mine.recipe == "both" else (mine.recipe,)
     hidden = (16, 16) if args.quick else HIDDEN
     rng = np.random.default_rng(args.seed)
     noisy, clean, dz = greydanus_data(field, N_TRAJ, T, RADIUS, NOISE, rng)
@@ -79,14 +103,22 @@ def main():
     h = T[1] - T[0]
     pred = rk4_step(field, noisy[:n_tr, :-1].reshape(-1, 2), h)
     traj_floor = float(np.sum((pred - noisy[:n_tr, 1:].reshape(-1, 2)) ** 2) / noisy[:n_tr].size)
-    common = dict(hidden=hidden, lr=LR, weight_decay=WD, max_steps=steps, seed=args.seed)
-    models = {"MLP": MLPField(**common), "HNN": HNN(**common),
-              "HNN + friction (alpha = 0)": FrictionHNN(alpha=0.0, rollout_steps=1, **common),
-              f"HNN + friction (alpha = {ALPHA:g})": FrictionHNN(alpha=ALPHA, rollout_steps=1, **common)}
+    models = {}
+    for recipe in recipes:
+        kw = dict(RECIPES[recipe])
+        if args.quick:
+            kw["max_steps"] = 20
+        common = dict(hidden=hidden, seed=args.seed, **kw)
+        models[(recipe, "MLP")] = MLPField(**common)
+        models[(recipe, "HNN")] = HNN(**common)
+        models[(recipe, "HNN + friction (alpha = 0)")] = FrictionHNN(alpha=0.0, rollout_steps=1, **common)
+        if not mine.skip_alpha100:
+            models[(recipe, f"HNN + friction (alpha = {ALPHA:g})")] = FrictionHNN(alpha=ALPHA, rollout_steps=1,
+                                                                                **common)
     rows, curves = [], {}
     te = slice(n_tr, None)
     z_te = clean[te].reshape(-1, 2)
-    for label, model in models.items():
+    for (recipe, label), model in models.items():
         kw = dict(dq=dq, dp=dp)
         if isinstance(model, FrictionHNN):
             kw["t"] = T
@@ -94,8 +126,8 @@ def main():
         times, traj = rollout(model, z0, T_END, DT_ROLL, SAVE_EVERY)
         e = energy(traj.reshape(-1, 2)).reshape(traj.shape[:2])
         per_roll = np.mean((e - e_true) ** 2, axis=1)
-        curves[label] = (times, e)
-        row = {"model": label, "published_energy_mse": PUBLISHED[label][0],
+        curves[(recipe, label)] = (times, e)
+        row = {"recipe": recipe, "model": label, "published_energy_mse": PUBLISHED[label][0],
                "published_error": PUBLISHED[label][1],
                "energy_mse": float(per_roll.mean()), "energy_mse_std": float(per_roll.std()),
                "energy_mse_stderr": float(per_roll.std() / np.sqrt(N_ROLL)),
@@ -109,11 +141,12 @@ def main():
             dfdp = (model.friction(z_te + [0, eps]) - model.friction(z_te - [0, eps]))[:, 0] / (2 * eps)
             row["dF_dp_mean"] = float(dfdp.mean())
         rows.append(row)
-        print(label, {k: v for k, v in row.items() if k != "model"}, flush=True)
-    cols = ["model", "published_energy_mse", "published_error", "energy_mse", "energy_mse_std",
+        print(recipe, label, {k: v for k, v in row.items() if k not in ("recipe", "model")}, flush=True)
+    cols = ["recipe", "model", "published_energy_mse", "published_error", "energy_mse", "energy_mse_std",
             "energy_mse_stderr", "energy_mse_median", "rollout_mse", "test_mse_clean", "dF_dp_mean", "final_loss",
             "fit_s", "n_params"]
     md = write_table(out, "F1_summary", rows, cols, title="F1 damped pendulum (seed 004)", notes=[
+        "recipes: " + "; ".join(f"{r}: {RECIPES[r]}" for r in recipes) + " (same recipe for every model)",
         f"seed {args.seed}; gamma = {GAMMA}; noise sigma = {NOISE}; {N_ROLL} rollouts to t = {T_END}, RK4 dt = "
         f"{DT_ROLL}; energy MSE per rollout, then mean / std / standard error over rollouts",
         f"one-step RK4 loss of the TRUE field on the noisy training states (floor of L_traj): {traj_floor:.3g}; "
@@ -123,9 +156,10 @@ def main():
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
     ax.plot(t_roll, e_true.mean(0), "k-", lw=2, label="truth")
-    for label, style in zip(models, ("r--", "g-.", "c:", "b-")):
-        times, e = curves[label]
-        ax.plot(times, e.mean(0), style, label=label)
+    colors = {"MLP": "r", "HNN": "g", "HNN + friction (alpha = 0)": "c"}
+    for (recipe, label), (times, e) in curves.items():
+        style = colors.get(label, "b") + ("--" if recipe == "reference" else "-")
+        ax.plot(times, e.mean(0), style, label=f"{label} [{recipe}]" if len(recipes) > 1 else label)
     ax.set(xlabel="t", ylabel="mean true energy over rollouts", title="F1 damped pendulum")
     ax.legend()
     savefig(fig, out, "F1")
