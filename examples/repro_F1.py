@@ -29,8 +29,9 @@ Recipe (all constants here):
   right), and the one-step RK4 loss of the TRUE field on the noisy training states (the floor of L_traj).
 - --recipe reference|converged|both (default reference): "reference" is the Greydanus recipe above; "converged"
   is the recipe adopted on T1 (examples/repro_T1.py), applied unchanged to EVERY model here and fixed before any
-  F1 result was seen: Adam lr 3e-3, cosine decay to 1 %, no weight decay, 5000 full-batch steps. --skip-alpha100
-  leaves out the slow α = 100 model (its fit alone is ~6 min at 2000 steps).
+  F1 result was seen: Adam lr 3e-3, cosine decay to 1 %, no weight decay, 5000 full-batch steps. --models picks
+  a subset of mlp, hnn, friction0, friction100 (default all; the α = 100 fit alone is ~6 min at 2000 steps);
+  --skip-alpha100 is --models mlp,hnn,friction0. A model's result does not depend on which others run.
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/repro_F1.py --out examples/output
     OMP_NUM_THREADS=1 .venv/bin/python examples/repro_F1.py --recipe converged --skip-alpha100 \\
@@ -74,8 +75,16 @@ def _own_args():
     """Parse this script's own options and remove them from sys.argv before the shared parser runs."""
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--recipe", choices=("reference", "converged", "both"), default="reference")
-    own.add_argument("--skip-alpha100", action="store_true")
+    own.add_argument("--skip-alpha100", action="store_true", help="same as --models mlp,hnn,friction0")
+    own.add_argument("--models", default="mlp,hnn,friction0,friction100",
+                     help="comma-separated subset of mlp, hnn, friction0, friction100")
     mine, rest = own.parse_known_args()
+    mine.models = {m.strip() for m in mine.models.split(",") if m.strip()}
+    unknown = mine.models - {"mlp", "hnn", "friction0", "friction100"}
+    if unknown:
+        raise ValueError(f"unknown model names in --models: {sorted(unknown)}")
+    if mine.skip_alpha100:
+        mine.models.discard("friction100")
     sys.argv = sys.argv[:1] + rest
     return mine
 
@@ -83,7 +92,7 @@ def _own_args():
 def main():
     mine = _own_args()
     args, out = parse_args(__doc__.splitlines()[0] + " (extra options: --recipe reference|converged|both, "
-                           "--skip-alpha100)")
+                           "--models mlp,hnn,friction0,friction100, --skip-alpha100)")
     from hamid.models.neural import HNN, FrictionHNN, MLPField
 
     recipes = ("reference", "converged") if mine.recipe == "both" else (mine.recipe,)
@@ -109,10 +118,13 @@ def main():
         if args.quick:
             kw["max_steps"] = 20
         common = dict(hidden=hidden, seed=args.seed, **kw)
-        models[(recipe, "MLP")] = MLPField(**common)
-        models[(recipe, "HNN")] = HNN(**common)
-        models[(recipe, "HNN + friction (alpha = 0)")] = FrictionHNN(alpha=0.0, rollout_steps=1, **common)
-        if not mine.skip_alpha100:
+        if "mlp" in mine.models:
+            models[(recipe, "MLP")] = MLPField(**common)
+        if "hnn" in mine.models:
+            models[(recipe, "HNN")] = HNN(**common)
+        if "friction0" in mine.models:
+            models[(recipe, "HNN + friction (alpha = 0)")] = FrictionHNN(alpha=0.0, rollout_steps=1, **common)
+        if "friction100" in mine.models:
             models[(recipe, f"HNN + friction (alpha = {ALPHA:g})")] = FrictionHNN(alpha=ALPHA, rollout_steps=1,
                                                                                 **common)
     rows, curves = [], {}
