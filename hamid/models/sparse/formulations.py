@@ -251,6 +251,18 @@ def _block_ids(n_units, n_blocks):
     return (np.arange(n_units) * n_blocks) // n_units, n_blocks
 
 
+def _chunks_within_blocks(block_ids, chunk):
+    """Yield ``(start, end)`` ranges of at most ``chunk`` units that never straddle two blocks.
+
+    ``block_ids`` (n_units,) is non-decreasing; rows of one range all belong to block ``block_ids[start]``.
+    """
+    n = len(block_ids)
+    bounds = np.flatnonzero(np.diff(block_ids)) + 1
+    for s0, e0 in zip(np.concatenate([[0], bounds]), np.concatenate([bounds, [n]])):
+        for s in range(s0, e0, chunk):
+            yield s, min(s + chunk, e0)
+
+
 def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, n_blocks=10,
                  segment_length=256, noise_model=None):
     """Build the :class:`LinearSystem` of a formulation.
@@ -298,17 +310,12 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
             sample_block, nb = _block_ids(n, n_blocks)
 
         def rows():
-            bounds = np.flatnonzero(np.diff(sample_block)) + 1
-            starts = np.concatenate([[0], bounds])
-            ends = np.concatenate([bounds, [n]])
-            for s0, e0 in zip(starts, ends):
-                for s in range(s0, e0, _CHUNK_SAMPLES):
-                    e = min(s + _CHUNK_SAMPLES, e0)
-                    Zc = Zf[s:e]
-                    for c, (cols, f) in enumerate(components):
-                        y = Yf[s:e, c] * weights[c]
-                        X = f(Zc) * weights[c] if f is not None else np.zeros((e - s, 0))
-                        yield sample_block[s], cols, X, y
+            for s, e in _chunks_within_blocks(sample_block, _CHUNK_SAMPLES):
+                Zc = Zf[s:e]
+                for c, (cols, f) in enumerate(components):
+                    y = Yf[s:e, c] * weights[c]
+                    X = f(Zc) * weights[c] if f is not None else np.zeros((e - s, 0))
+                    yield sample_block[s], cols, X, y
 
         return LinearSystem(m, nb, rows, D, "dz/dt = J grad(theta) xi").accumulate()
 
@@ -382,18 +389,13 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
     per_chunk = max(1, _CHUNK_SAMPLES // max(n_time, 1))
 
     def rows():
-        bounds = np.flatnonzero(np.diff(tb)) + 1
-        starts = np.concatenate([[0], bounds])
-        ends = np.concatenate([bounds, [n_traj]])
-        for s0, e0 in zip(starts, ends):
-            for s in range(s0, e0, per_chunk):
-                e = min(s + per_chunk, e0)
-                for i, (a, b) in enumerate(segments):
-                    block = tb[s] if seg_block is None else seg_block[i]
-                    units = (unit_rows(Z[s:e, a:b], a, b) if noise_model is None or formulation != "integral"
-                             else unit_rows_gls(Z[s:e, a:b], a, b, s))
-                    for _, cols, X, y in units:
-                        yield block, cols, X, y
+        for s, e in _chunks_within_blocks(tb, per_chunk):
+            for i, (a, b) in enumerate(segments):
+                block = tb[s] if seg_block is None else seg_block[i]
+                units = (unit_rows(Z[s:e, a:b], a, b) if noise_model is None or formulation != "integral"
+                         else unit_rows_gls(Z[s:e, a:b], a, b, s))
+                for _, cols, X, y in units:
+                    yield block, cols, X, y
 
     out = LinearSystem(m, nb, rows, D, description)
     if formulation == "integral":
