@@ -51,8 +51,12 @@ HIDDEN, ALPHA = (200, 200), 100.0
 RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000),
            "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000)}
 N_ROLL, T_END, DT_ROLL, SAVE_EVERY = 15, 20.0, 0.01, 10
+MODEL_KEYS = ("mlp", "hnn", "friction0", "friction100", "dissipative0", "dissipative100", "constant0")
 PUBLISHED = {"MLP": (4.156e-2, 6.90e-3), "HNN": (1.238, 3.27e-1), "HNN + friction (alpha = 0)": (2.951e-3, 2.2e-4),
-             f"HNN + friction (alpha = {ALPHA:g})": (2.951e-3, 2.2e-4)}
+             f"HNN + friction (alpha = {ALPHA:g})": (2.951e-3, 2.2e-4),
+             "HNN + dissipative friction (alpha = 0)": (2.951e-3, 2.2e-4),
+             f"HNN + dissipative friction (alpha = {ALPHA:g})": (2.951e-3, 2.2e-4),
+             "HNN + constant damping (alpha = 0)": (2.951e-3, 2.2e-4)}
 
 
 def field(z):
@@ -75,12 +79,14 @@ def _own_args():
     """Parse this script's own options and remove them from sys.argv before the shared parser runs."""
     own = argparse.ArgumentParser(add_help=False)
     own.add_argument("--recipe", choices=("reference", "converged", "both"), default="reference")
+    own.add_argument("--noise", type=float, default=NOISE,
+                     help=f"std of the Gaussian noise on the training states (default {NOISE}, Greydanus's)")
     own.add_argument("--skip-alpha100", action="store_true", help="same as --models mlp,hnn,friction0")
-    own.add_argument("--models", default="mlp,hnn,friction0,friction100",
-                     help="comma-separated subset of mlp, hnn, friction0, friction100")
+    own.add_argument("--models", default=",".join(MODEL_KEYS),
+                     help="comma-separated subset of " + ", ".join(MODEL_KEYS))
     mine, rest = own.parse_known_args()
     mine.models = {m.strip() for m in mine.models.split(",") if m.strip()}
-    unknown = mine.models - {"mlp", "hnn", "friction0", "friction100"}
+    unknown = mine.models - set(MODEL_KEYS)
     if unknown:
         raise ValueError(f"unknown model names in --models: {sorted(unknown)}")
     if mine.skip_alpha100:
@@ -98,7 +104,7 @@ def main():
     recipes = ("reference", "converged") if mine.recipe == "both" else (mine.recipe,)
     hidden = (16, 16) if args.quick else HIDDEN
     rng = np.random.default_rng(args.seed)
-    noisy, clean, dz = greydanus_data(field, N_TRAJ, T, RADIUS, NOISE, rng)
+    noisy, clean, dz = greydanus_data(field, N_TRAJ, T, RADIUS, mine.noise, rng)
     n_tr = N_TRAJ // 2
     q, p, dq, dp = noisy[:n_tr, :, :1], noisy[:n_tr, :, 1:], dz[:n_tr, :, :1], dz[:n_tr, :, 1:]
     r = rng.uniform(*RADIUS, N_ROLL)
@@ -127,6 +133,15 @@ def main():
         if "friction100" in mine.models:
             models[(recipe, f"HNN + friction (alpha = {ALPHA:g})")] = FrictionHNN(alpha=ALPHA, rollout_steps=1,
                                                                                 **common)
+        if "dissipative0" in mine.models:
+            models[(recipe, "HNN + dissipative friction (alpha = 0)")] = FrictionHNN(
+                alpha=0.0, rollout_steps=1, friction_form="dissipative", **common)
+        if "constant0" in mine.models:
+            models[(recipe, "HNN + constant damping (alpha = 0)")] = FrictionHNN(
+                alpha=0.0, rollout_steps=1, friction_form="constant", **common)
+        if "dissipative100" in mine.models:
+            models[(recipe, f"HNN + dissipative friction (alpha = {ALPHA:g})")] = FrictionHNN(
+                alpha=ALPHA, rollout_steps=1, friction_form="dissipative", **common)
     rows, curves = [], {}
     te = slice(n_tr, None)
     z_te = clean[te].reshape(-1, 2)
@@ -152,14 +167,16 @@ def main():
             eps = 1e-6
             dfdp = (model.friction(z_te + [0, eps]) - model.friction(z_te - [0, eps]))[:, 0] / (2 * eps)
             row["dF_dp_mean"] = float(dfdp.mean())
+            # F at p = 0 is force that does not depend on motion: conservative force absorbed by the friction net
+            row["F_at_p0_rms"] = float(np.sqrt(np.mean(model.friction(z_te * [1, 0])[:, 0] ** 2)))
         rows.append(row)
         print(recipe, label, {k: v for k, v in row.items() if k not in ("recipe", "model")}, flush=True)
     cols = ["recipe", "model", "published_energy_mse", "published_error", "energy_mse", "energy_mse_std",
-            "energy_mse_stderr", "energy_mse_median", "rollout_mse", "test_mse_clean", "dF_dp_mean", "final_loss",
+            "energy_mse_stderr", "energy_mse_median", "rollout_mse", "test_mse_clean", "dF_dp_mean", "F_at_p0_rms", "final_loss",
             "fit_s", "n_params"]
     md = write_table(out, "F1_summary", rows, cols, title="F1 damped pendulum (seed 004)", notes=[
         "recipes: " + "; ".join(f"{r}: {RECIPES[r]}" for r in recipes) + " (same recipe for every model)",
-        f"seed {args.seed}; gamma = {GAMMA}; noise sigma = {NOISE}; {N_ROLL} rollouts to t = {T_END}, RK4 dt = "
+        f"seed {args.seed}; gamma = {GAMMA}; noise sigma = {mine.noise}; {N_ROLL} rollouts to t = {T_END}, RK4 dt = "
         f"{DT_ROLL}; energy MSE per rollout, then mean / std / standard error over rollouts",
         f"one-step RK4 loss of the TRUE field on the noisy training states (floor of L_traj): {traj_floor:.3g}; "
         f"times alpha = {ALPHA:g}: {ALPHA * traj_floor:.3g}",

@@ -15,6 +15,16 @@ Reading B (the literal one: ONE trajectory):
 - Data: one trajectory on t ∈ [0, 4], 60 points (np.linspace(0, 4, 60)), exact derivatives, z0 = (q0, 0) with
   q0 ∈ {0.5, 1.0, 1.5, 2.0} (periods 6.38 – 8.35 s: 4 s is 48 – 63 % of one orbit). Test: rollout from z0.
 
+Reading C (§4 calls the section "a clean reproduction of the Greydanus et al. pendulum result"): the Greydanus
+pendulum task itself, with 4 s instead of 3 s of data. Added in a later session, after A and B; its rule is the
+same one, fixed before C was run.
+- Greydanus's pendulum H = 3(1 − cos q) + p² (dq/dt = 2p, dp/dt = −3 sin q; references.md G2), 50 trajectories
+  on t ∈ [0, 4] (np.linspace(0, 4, 60): Greydanus's step 3/44 kept, 4 s span), initial radius r ~ U[1.3, 2.3] in
+  (q, p) at a uniform angle, Gaussian noise σ = 0.1 on q and p, derivative targets from the true field at the
+  clean states; the first 25 trajectories train (Greydanus's 50/50 split). Test: 10 fresh clean initial states
+  of the same radius law. Data RNG seeded with the network seed. Energies use Greydanus's H. Grid metrics on
+  the 101 × 101 grid restricted to the annulus 1.3 <= |z| <= 2.3.
+
 Networks: MLPField and HNN, 200-200 tanh, orthogonal init, full batch, float64, network seeds 0, 1, 2 (--seed
 shifts them). Two training recipes:
 - "reference": Greydanus 2019 (references.md §2): Adam lr 1e-3 constant, weight decay 1e-4 (L2 in the Adam
@@ -37,12 +47,13 @@ the weaker ordering HNN < MLP.
 
     OMP_NUM_THREADS=1 .venv/bin/python examples/repro_T1.py --out examples/output --reading A &
     OMP_NUM_THREADS=1 .venv/bin/python examples/repro_T1.py --out examples/output --reading B
+    OMP_NUM_THREADS=1 .venv/bin/python examples/repro_T1.py --out examples/output --reading C
 """
 import sys
 
 import numpy as np
 
-from _repro_common import parse_args, pyplot, rollout, savefig, solve, write_table
+from _repro_common import greydanus_data, parse_args, pyplot, rollout, savefig, solve, write_table
 
 
 def field(z):
@@ -53,15 +64,28 @@ def energy(z):
     return 0.5 * z[..., 1] ** 2 + 1 - np.cos(z[..., 0])
 
 
+def greydanus_field(z):
+    return np.stack([2 * z[:, 1], -3 * np.sin(z[:, 0])], axis=1)
+
+
+def greydanus_energy(z):
+    return 3 * (1 - np.cos(z[..., 0])) + z[..., 1] ** 2
+
+
+# (true field, true energy) per reading
+TASKS = {"A": (field, energy), "B": (field, energy), "C": (greydanus_field, greydanus_energy)}
+
 T_TRAIN = 4.0
 # reading A
 N_TRAJ, DT_DATA, Q0_RANGE, P0_RANGE, H_MAX, N_TEST = 20, 0.1, (-2.0, 2.0), (-1.0, 1.0), 1.9, 10
 # reading B
 N_POINTS_B, Q0S_B = 60, (0.5, 1.0, 1.5, 2.0)
+# reading C
+N_TRAJ_C, N_POINTS_C, RADIUS_C, NOISE_C, N_TEST_C = 50, 60, (1.3, 2.3), 0.1, 10
 HIDDEN, N_SEEDS = (200, 200), 3
 RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000),
            "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000)}
-RECIPES_BY_READING = {"A": ("reference", "converged"), "B": ("converged",)}
+RECIPES_BY_READING = {"A": ("reference", "converged"), "B": ("converged",), "C": ("reference", "converged")}
 T_END, DT_ROLL, SAVE_EVERY = 25.0, 0.01, 10
 GRID_LIM, GRID_N = 2.5, 101
 CLAIM = {"MLP": 1e-1, "HNN": 1e-2}
@@ -70,10 +94,13 @@ CLAIM = {"MLP": 1e-1, "HNN": 1e-2}
 class TrueField:
     """The exact field behind the model interface, to measure the integrator's own error."""
 
+    def __init__(self, true_field):
+        self.true_field = true_field
+
     def simulate(self, z0, dt, n_steps, method="rk4", save_every=1):
         from hamid.integrators import integrate_field
 
-        return integrate_field(field, z0, dt=dt, n_steps=n_steps, method=method, save_every=save_every)
+        return integrate_field(self.true_field, z0, dt=dt, n_steps=n_steps, method=method, save_every=save_every)
 
 
 def first_time_above(times, rel, level):
@@ -90,30 +117,44 @@ def initial_states(n, rng):
     return np.array(out)
 
 
-def grid():
+def grid(reading):
+    """Grid points of the reading's data region."""
     g = np.linspace(-GRID_LIM, GRID_LIM, GRID_N)
     qq, pp = np.meshgrid(g, g)
     zg = np.stack([qq.ravel(), pp.ravel()], axis=1)
+    if reading == "C":
+        r = np.hypot(zg[:, 0], zg[:, 1])
+        return zg[(r >= RADIUS_C[0]) & (r <= RADIUS_C[1])]
     return zg[energy(zg) < H_MAX]
 
 
 def datasets(reading, seed):
-    """[(case label, z (n_traj, n_time, 2), test z0 (m, 2))] for one network seed."""
+    """[(case label, training z (n_traj, n_time, 2), dz/dt targets, test z0 (m, 2))] for one network seed."""
     if reading == "A":
         rng = np.random.default_rng(seed)
         t = np.arange(0, T_TRAIN + 1e-9, DT_DATA)
         z = solve(field, initial_states(N_TRAJ, rng), t)
-        return [("A", z, initial_states(N_TEST, rng))]
+        return [("A", z, field(z.reshape(-1, 2)).reshape(z.shape), initial_states(N_TEST, rng))]
+    if reading == "C":
+        rng = np.random.default_rng(seed)
+        t = np.linspace(0, T_TRAIN, N_POINTS_C)
+        noisy, _, dz = greydanus_data(greydanus_field, N_TRAJ_C, t, RADIUS_C, NOISE_C, rng)
+        n_tr = N_TRAJ_C // 2
+        r = rng.uniform(*RADIUS_C, N_TEST_C)
+        ang = rng.uniform(0, 2 * np.pi, N_TEST_C)
+        return [("C", noisy[:n_tr], dz[:n_tr], np.stack([r * np.cos(ang), r * np.sin(ang)], axis=1))]
     t = np.linspace(0, T_TRAIN, N_POINTS_B)
     out = []
     for q0 in Q0S_B:
         z0 = np.array([[q0, 0.0]])
-        out.append((f"B q0={q0}", solve(field, z0, t), z0))
+        z = solve(field, z0, t)
+        out.append((f"B q0={q0}", z, field(z.reshape(-1, 2)).reshape(z.shape), z0))
     return out
 
 
-def evaluate(label, model, z, dz, z0, zg):
+def evaluate(label, model, z, dz, z0, zg, reading):
     """Rollout metrics per test state (list of dicts) and the rollouts' (times, rel, traj)."""
+    field, energy = TASKS[reading]
     times, traj = rollout(model, z0, T_END, DT_ROLL, SAVE_EVERY)
     e = energy(traj)
     absdev = np.abs(e - e[:, :1])
@@ -146,20 +187,20 @@ def main():
         k = sys.argv.index("--reading")
         reading_arg = sys.argv[k + 1]
         del sys.argv[k:k + 2]
-    if reading_arg not in ("A", "B", "both"):
-        raise SystemExit(f"--reading must be A, B or both, got {reading_arg!r}")
+    if reading_arg not in ("A", "B", "C", "both", "all"):
+        raise SystemExit(f"--reading must be A, B, C, both (A and B) or all, got {reading_arg!r}")
     args, out = parse_args(__doc__.splitlines()[0])
     from hamid.models.neural import HNN, MLPField
 
     hidden = (16, 16) if args.quick else HIDDEN
     seeds = list(range(args.seed, args.seed + (1 if args.quick else N_SEEDS)))
-    zg = grid()
-    for reading in (("A", "B") if reading_arg == "both" else (reading_arg,)):
+    readings = {"both": ("A", "B"), "all": ("A", "B", "C")}.get(reading_arg, (reading_arg,))
+    for reading in readings:
+        zg = grid(reading)
         rows, curves = [], {}
         for seed in seeds:
-            for case, z, z0 in datasets(reading, seed):
-                dz = field(z.reshape(-1, 2)).reshape(z.shape)
-                truth_rows, _ = evaluate("true field", TrueField(), z, dz, z0, zg)
+            for case, z, dz, z0 in datasets(reading, seed):
+                truth_rows, _ = evaluate("true field", TrueField(TASKS[reading][0]), z, dz, z0, zg, reading)
                 for i, r in enumerate(truth_rows):
                     rows.append({"recipe": "-", "model": "true field (RK4 floor)", "case": case, "seed": seed,
                                  "test": i, **r})
@@ -170,7 +211,7 @@ def main():
                     for label, cls in (("MLP", MLPField), ("HNN", HNN)):
                         model = cls(hidden=hidden, seed=seed, **kw)
                         model.fit(z[..., :1], z[..., 1:], dq=dz[..., :1], dp=dz[..., 1:])
-                        mrows, curve = evaluate(label, model, z, dz, z0, zg)
+                        mrows, curve = evaluate(label, model, z, dz, z0, zg, reading)
                         for i, r in enumerate(mrows):
                             r = {"recipe": recipe, "model": label, "case": case, "seed": seed, "test": i, **r,
                                  "fit_s": model.fit_time_}

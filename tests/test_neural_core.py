@@ -427,6 +427,53 @@ def test_friction_hnn_learns_damping(spring_trajectories):
     assert not hasattr(m, "hamiltonian_gradient")
 
 
+def _damped_oscillator(gamma=0.3, n_traj=10, seed=2):
+    """Exact trajectories of dq = p, dp = −q − γp (H = (q² + p²)/2), shape (n_traj, 31, 1) each."""
+    t = np.linspace(0, 3, 31)
+    rng = np.random.default_rng(seed)
+    w = math.sqrt(1 - gamma ** 2 / 4)
+    a, ph = rng.uniform(0.5, 1.0, n_traj), rng.uniform(0, 2 * np.pi, n_traj)
+    env = np.exp(-gamma * t / 2)
+    q = a[:, None] * env * np.cos(w * t + ph[:, None])
+    p = a[:, None] * env * (-gamma / 2 * np.cos(w * t + ph[:, None]) - w * np.sin(w * t + ph[:, None]))
+    return t, q[..., None], p[..., None], p[..., None], -q[..., None] - gamma * p[..., None]
+
+
+@pytest.mark.parametrize("form", ["dissipative", "constant"])
+def test_structured_friction_never_gains_energy(form):
+    # F = D ⊙ ∂H/∂p with D >= 0: the learned flow loses its own H everywhere, even at random weights, and F has
+    # no part that survives at ∂H/∂p = 0
+    t, q, p, dq, dp = _damped_oscillator()
+    m = FrictionHNN(alpha=0.0, friction_form=form, hidden=(16, 16), max_steps=3, lr=1e-2, seed=1)
+    m.fit(q, p, dq=dq, dp=dp)
+    z = np.random.default_rng(3).uniform(-3, 3, size=(500, 2))
+    f = m.vector_field(z)
+    eps = 1e-6
+    grad = np.stack([(m.energy(z + eps * e) - m.energy(z - eps * e)) / (2 * eps) for e in np.eye(2)], 1)
+    dh_dt = np.sum(grad * f, axis=1)
+    damping = m.damping(z)[:, 0]
+    assert np.all(damping >= 0)
+    np.testing.assert_allclose(dh_dt, -damping * grad[:, 1] ** 2, atol=1e-7)
+    np.testing.assert_allclose(m.friction(z)[:, 0], damping * grad[:, 1], atol=1e-12)
+    if form == "constant":
+        assert np.ptp(damping) == 0 and m.n_parameters() == HNN(hidden=(16, 16)).fit(
+            q, p, dq=dq, dp=dp).n_parameters() + 1
+    with pytest.raises(AttributeError, match="damping"):
+        FrictionHNN(alpha=0.0, **SMALL).fit(q, p, dq=dq, dp=dp).damping(z)
+    with pytest.raises(ValueError, match="friction_form"):
+        FrictionHNN(friction_form="viscous").fit(q, p, dq=dq, dp=dp)
+
+
+def test_constant_damping_recovers_gamma():
+    # H = (q² + p²)/2, so ∂H/∂p = p and the true D is γ itself
+    gamma = 0.3
+    t, q, p, dq, dp = _damped_oscillator(gamma)
+    m = FrictionHNN(alpha=0.0, friction_form="constant", hidden=(24, 24), max_steps=600, lr=1e-2, seed=0)
+    m.fit(q, p, dq=dq, dp=dp)
+    d = float(m.damping(np.zeros((1, 2)))[0, 0])
+    assert abs(d - gamma) < 0.02 * gamma
+
+
 def test_friction_loss_is_seed_004_definition(spring_trajectories):
     # loss at the initial weights = mean‖f − dz‖² + α Σ_valid‖RK4(z_n) − z_{n+1}‖² / (all samples × 2d), where f has
     # dp/dt = −∂H/∂q − F and the last point of each trajectory contributes zero (seed 004's code)
@@ -483,6 +530,8 @@ def _fitted_models(spring_samples, spring_trajectories):
         HNN(separable=True, **SMALL).fit(q, p, dq=dq, dp=dp),
         LNN(hidden=(8,), max_steps=10, lr=1e-2).fit(q, p, qddot=-q),
         FrictionHNN(alpha=1.0, **SMALL).fit(qt, pt, t=t),
+        FrictionHNN(alpha=0.0, friction_form="dissipative", **SMALL).fit(q, p, dq=dq, dp=dp),
+        FrictionHNN(alpha=0.0, friction_form="constant", **SMALL).fit(q, p, dq=dq, dp=dp),
         NeuralSymplecticForm(hidden=(8,), max_steps=10, lr=1e-2).fit(q + 2, p + 2, dq=dq, dp=dp),
     ]
 

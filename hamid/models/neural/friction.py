@@ -12,20 +12,61 @@ from .hnn import HamiltonianNet, symplectic_gradient
 __all__ = ["FrictionHNN"]
 
 
-class FrictionNet(torch.nn.Module):
-    """H_θ(z) plus a friction force F_φ(q, p) of shape (n, d)."""
+FRICTION_FORMS = ("free", "dissipative", "constant")
+# The constant form's D = softplus(c; beta=100) = log(1 + exp(100 c)) / 100, c = 0 at the start: D starts near zero
+# (6.9e-3) and, unlike softplus(c) started at a very negative c, moves by ~lr per Adam step (the slope is 1/2 at
+# c = 0 and 1 above), so it reaches an order-0.1 damping in a few hundred steps.
+_CONSTANT_DAMPING_BETA = 100.0
 
-    def __init__(self, n_dof, make, separable=False):
+
+class FrictionNet(torch.nn.Module):
+    """H_θ(z) plus a friction force F(q, p) of shape (n, d).
+
+    ``form="free"``: F = F_φ(q, p), any function (seed 004). ``form="dissipative"``: F = D_φ(q, p) ⊙ ∂H_θ/∂p with
+    D_φ = softplus(MLP) >= 0 elementwise (Rayleigh-type damping), so dH_θ/dt = −Σ D_i (∂H_θ/∂p_i)² <= 0 and F
+    cannot absorb a conservative force (F = 0 wherever ∂H_θ/∂p = 0). ``form="constant"``: the same with one
+    learned constant D >= 0 per degree of freedom (the constant dissipation of port-Hamiltonian
+    networks, Desai et al. 2021).
+    """
+
+    def __init__(self, n_dof, make, separable=False, form="free"):
         super().__init__()
         self.n_dof = n_dof
+        self.form = form
         self.hamiltonian = HamiltonianNet(n_dof, make, separable=separable)
-        self.friction = make(2 * n_dof, n_dof)
+        if form == "constant":
+            param = next(self.hamiltonian.parameters())
+            self.damping_raw = torch.nn.Parameter(torch.zeros(n_dof, dtype=param.dtype, device=param.device))
+        else:
+            self.friction_net = make(2 * n_dof, n_dof)
+
+    def _damping(self, z):
+        if self.form == "constant":
+            d = torch.nn.functional.softplus(self.damping_raw, beta=_CONSTANT_DAMPING_BETA)
+            return d.expand(z.shape[0], self.n_dof)
+        return torch.nn.functional.softplus(self.friction_net(z))
+
+    def _force(self, z, grad):
+        if self.form == "free":
+            return self.friction_net(z)
+        return self._damping(z) * grad[..., self.n_dof:]
 
     def field(self, z, create_graph=False):
         d = self.n_dof
-        f = symplectic_gradient(self.hamiltonian.gradient(z, create_graph=create_graph), d)
-        fr = self.friction(z)
-        return torch.cat([f[:, :d], f[:, d:] - fr], dim=-1)
+        grad = self.hamiltonian.gradient(z, create_graph=create_graph)
+        f = symplectic_gradient(grad, d)
+        return torch.cat([f[:, :d], f[:, d:] - self._force(z, grad)], dim=-1)
+
+    def friction(self, z):
+        """F(q, p); the dissipative form needs ∂H_θ/∂p, so gradients must be enabled."""
+        grad = self.hamiltonian.gradient(z) if self.form != "free" else None
+        return self._force(z, grad)
+
+    def damping(self, z):
+        """D(q, p) >= 0 of the dissipative and constant forms, shape (n, d)."""
+        if self.form == "free":
+            raise AttributeError("damping coefficients exist only for friction_form 'dissipative' or 'constant'")
+        return self._damping(z)
 
 
 def _rk4_step(field, z, dt):
@@ -47,7 +88,7 @@ class FrictionHNN(NeuralModel):
     cross the end of a trajectory; as in seed 004's code (the prediction at a trajectory's end is overwritten by
     its target), the squared errors are averaged over ALL samples and coordinates of the batch, the last k points
     of each trajectory contributing zero. The friction network is unconstrained (as in seed 004): nothing forces
-    F·∂H/∂p >= 0.
+    F·∂H/∂p >= 0, unless ``friction_form="dissipative"``.
 
     Data: trajectories with ``t`` are needed when ``alpha > 0``; dz/dt from ``dq``/``dp`` or by finite
     differences along trajectories (see :class:`MLPField`). With ``alpha=0`` this is an HNN with a friction term
@@ -61,13 +102,23 @@ class FrictionHNN(NeuralModel):
         k, the number of integrated steps per window in L_traj.
     separable : bool
         H = T_θ(p) + V_θ(q) for the conservative part.
+    friction_form : {"free", "dissipative"}
+        ``"free"`` (seed 004): F = F_φ(q, p), an unconstrained network, which can also absorb part of the
+        conservative force (H and F are then not identifiable). ``"dissipative"``: F = D_φ(q, p) ⊙ ∂H_θ/∂p with
+        D_φ = softplus(F_φ) >= 0, so the learned flow can only lose H_θ (dH_θ/dt <= 0) and F vanishes where
+        ∂H_θ/∂p does; linear damping γp of H = p²/(2m) + V is D = γm. ``"constant"``: F = D ⊙ ∂H_θ/∂p with
+        one learned D >= 0 per degree of freedom (port-Hamiltonian constant dissipation; D = softplus(100 c)/100
+        with c = 0 at the start, D = 6.9e-3, nearly frictionless). Only right when the true damping is linear in
+        ∂H/∂p.
     hidden, activation, ...
         See :class:`hamid.models.neural.NeuralModel`; both networks use ``hidden``/``activation``.
 
     Attributes
     ----------
     module_ : FrictionNet
-        ``module_.hamiltonian`` (a :class:`HamiltonianNet`) and ``module_.friction`` (an MLP (n, 2d) -> (n, d)).
+        ``module_.hamiltonian`` (a :class:`HamiltonianNet`) and ``module_.friction_net`` (an MLP (n, 2d) -> (n, d):
+        F itself, or the pre-softplus damping of the dissipative form); ``module_.damping_raw`` (d,) instead of
+        ``friction_net`` for the constant form.
     history_, n_features_in_, n_dof_, fit_time_
         See :class:`NeuralModel`.
 
@@ -80,13 +131,14 @@ class FrictionHNN(NeuralModel):
 
     _integrate_via_gradient = False
 
-    def __init__(self, alpha=100.0, rollout_steps=1, separable=False, hidden=(200, 200), activation="tanh",
+    def __init__(self, alpha=100.0, rollout_steps=1, separable=False, friction_form="free", hidden=(200, 200), activation="tanh",
                  max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
                  validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
                  verbose=False):
         self.alpha = alpha
         self.rollout_steps = rollout_steps
         self.separable = separable
+        self.friction_form = friction_form
         super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,
                          weight_decay=weight_decay, batch_size=batch_size, lr_schedule=lr_schedule,
                          patience=patience, validation_fraction=validation_fraction, eval_every=eval_every,
@@ -99,9 +151,11 @@ class FrictionHNN(NeuralModel):
         if not isinstance(self.rollout_steps, (int, np.integer)) or self.rollout_steps < 1:
             raise ValueError(f"rollout_steps must be a positive integer, got {self.rollout_steps!r}")
         check_flag("separable", self.separable)
+        if self.friction_form not in FRICTION_FORMS:
+            raise ValueError(f"unknown friction_form {self.friction_form!r}; valid: {', '.join(FRICTION_FORMS)}")
 
     def _build_module(self, n_dof):
-        return FrictionNet(n_dof, self._mlp, separable=self.separable)
+        return FrictionNet(n_dof, self._mlp, separable=self.separable, form=self.friction_form)
 
     def _field_torch(self, z, create_graph=False):
         return self.module_.field(z, create_graph=create_graph)
@@ -185,5 +239,11 @@ class FrictionHNN(NeuralModel):
     energy = hamiltonian
 
     def friction(self, z):
-        """Learned friction force F_φ(q, p), shape (n, 2d) -> (n, d) (dp/dt contains −F)."""
+        """Learned friction force F(q, p), shape (n, 2d) -> (n, d) (dp/dt contains −F)."""
         return self._apply(lambda x: self.module_.friction(x), z)
+
+    def damping(self, z):
+        """Learned damping D(q, p) >= 0 (``friction_form`` "dissipative" or "constant"), (n, 2d) -> (n, d)."""
+        if self.friction_form == "free":
+            raise AttributeError("damping() exists only for friction_form 'dissipative' or 'constant'")
+        return self._apply(lambda x: self.module_.damping(x), z)
