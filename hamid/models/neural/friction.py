@@ -88,7 +88,7 @@ class FrictionHNN(NeuralModel):
     cross the end of a trajectory; as in seed 004's code (the prediction at a trajectory's end is overwritten by
     its target), the squared errors are averaged over ALL samples and coordinates of the batch, the last k points
     of each trajectory contributing zero. The friction network is unconstrained (as in seed 004): nothing forces
-    F·∂H/∂p >= 0, unless ``friction_form="dissipative"``.
+    F·∂H/∂p >= 0, unless ``friction_form`` is "dissipative" or "constant".
 
     Data: trajectories with ``t`` are needed when ``alpha > 0``; dz/dt from ``dq``/``dp`` or by finite
     differences along trajectories (see :class:`MLPField`). With ``alpha=0`` this is an HNN with a friction term
