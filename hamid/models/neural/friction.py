@@ -102,7 +102,7 @@ class FrictionHNN(NeuralModel):
         k, the number of integrated steps per window in L_traj.
     separable : bool
         H = T_θ(p) + V_θ(q) for the conservative part.
-    friction_form : {"free", "dissipative"}
+    friction_form : {"free", "dissipative", "constant"}
         ``"free"`` (seed 004): F = F_φ(q, p), an unconstrained network, which can also absorb part of the
         conservative force (H and F are then not identifiable). ``"dissipative"``: F = D_φ(q, p) ⊙ ∂H_θ/∂p with
         D_φ = softplus(F_φ) >= 0, so the learned flow can only lose H_θ (dH_θ/dt <= 0) and F vanishes where
@@ -131,8 +131,8 @@ class FrictionHNN(NeuralModel):
 
     _integrate_via_gradient = False
 
-    def __init__(self, alpha=100.0, rollout_steps=1, separable=False, friction_form="free", hidden=(200, 200), activation="tanh",
-                 max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
+    def __init__(self, alpha=100.0, rollout_steps=1, separable=False, friction_form="free", hidden=(200, 200),
+                 activation="tanh", max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
                  validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
                  verbose=False):
         self.alpha = alpha
