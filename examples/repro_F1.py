@@ -179,8 +179,7 @@ def main():
         print(recipe, label, {k: v for k, v in row.items() if k not in ("recipe", "model")}, flush=True)
     cols = ["recipe", "model", "published_energy_mse", "published_error", "energy_mse", "energy_mse_std",
             "energy_mse_stderr", "energy_mse_median", "rollout_mse", "test_mse_clean", "dF_dp_mean", "F_at_p0_rms",
-            "final_loss",
-            "fit_s", "n_params"]
+            "final_loss", "fit_s", "n_params"]
     md = write_table(out, "F1_summary", rows, cols, title="F1 damped pendulum (seed 004)", notes=[
         "recipes: " + "; ".join(f"{r}: {RECIPES[r]}" for r in recipes) + " (same recipe for every model)",
         f"seed {args.seed}; gamma = {GAMMA}; noise sigma = {mine.noise}; {N_ROLL} rollouts to t = {T_END}, RK4 dt = "
