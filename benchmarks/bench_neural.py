@@ -57,6 +57,13 @@ def main():
         ("LNN", lambda n: LNN(max_steps=n, **net), (q, 2 * p), dict(qddot=-4 * q)),
         ("FrictionHNN (alpha=100)", lambda n: FrictionHNN(alpha=100.0, max_steps=n, **net), (q, p),
          dict(t=t, dq=dq, dp=dp)),
+        ("FrictionHNN (alpha=0)", lambda n: FrictionHNN(alpha=0.0, max_steps=n, **net), (q, p), dict(dq=dq, dp=dp)),
+        ("FrictionHNN (alpha=0, dissipative)",
+         lambda n: FrictionHNN(alpha=0.0, friction_form="dissipative", max_steps=n, **net), (q, p),
+         dict(dq=dq, dp=dp)),
+        ("FrictionHNN (alpha=0, constant)",
+         lambda n: FrictionHNN(alpha=0.0, friction_form="constant", max_steps=n, **net), (q, p),
+         dict(dq=dq, dp=dp)),
         ("NeuralSymplecticForm", lambda n: NeuralSymplecticForm(max_steps=n, **net), (q, p), dict(dq=dq, dp=dp)),
         ("SRNN (leapfrog, horizon 5)", lambda n: SRNN(horizon=5, max_steps=n, **net), (q, p), dict(t=t)),
         ("LASympNet", lambda n: LASympNet(max_steps=n, device=args.device), (q, p), dict(t=t)),
@@ -65,14 +72,14 @@ def main():
     ]
     print(f"G1 recipe, 750 training states, float64, {args.steps} steps per model, device {args.device}, "
           f"torch {torch.__version__}, {args.threads} thread(s), {platform.machine()}")
-    print(f"{'model':32s} {'s / 1000 steps':>15s} {'/ MLPField':>11s}")
+    print(f"{'model':36s} {'s / 1000 steps':>15s} {'/ MLPField':>11s}")
     reference = None
     for label, make, fit_args, fit_kwargs in cases:
         make(5).fit(*fit_args, **fit_kwargs)  # warm-up: lazy imports, allocator, autograd graph caches
         model = make(args.steps).fit(*fit_args, **fit_kwargs)
         seconds = 1000.0 * model.history_.seconds / model.history_.n_steps
         reference = reference or seconds
-        print(f"{label:32s} {seconds:15.2f} {seconds / reference:10.2f}x", flush=True)
+        print(f"{label:36s} {seconds:15.2f} {seconds / reference:10.2f}x", flush=True)
 
 
 if __name__ == "__main__":
