@@ -19,7 +19,8 @@ def field(z):
 
 
 def energy(z):
-    return 3 * (1 - np.cos(z[:, 0])) + z[:, 1] ** 2
+    """H for states of any leading shape (..., 2)."""
+    return 3 * (1 - np.cos(z[..., 0])) + z[..., 1] ** 2
 
 
 CFG = dict(n_traj=50, t=np.linspace(0, 3, 45), radius=(1.3, 2.3), noise=0.1, hidden=(200, 200), lr=1e-3,
