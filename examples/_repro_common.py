@@ -33,6 +33,27 @@ def parse_args(description, default_out="examples/output"):
     return args, out
 
 
+def settings_line(settings):
+    """One line ``settings: k=v, ...`` of the constants an experiment actually ran with (quick or full)."""
+    return "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())
+
+
+def print_settings(title, settings, quick=False):
+    """Print the experiment's title and the settings it runs with; returns the settings line.
+
+    ``quick`` marks a smoke run: its numbers check that the code runs, not the published claim.
+    """
+    line = settings_line(settings)
+    tag = " [--quick smoke run: numbers not meaningful]" if quick else ""
+    print(f"# {title}{tag}\n{line}", flush=True)
+    return line
+
+
+def verdict_line(claim, holds):
+    """``claim: HOLDS`` or ``claim: FAILS``; scripts print it and still exit 0 (the verdict is not the status)."""
+    return f"verdict: {claim}: {'HOLDS' if holds else 'FAILS'}"
+
+
 def solve(field, z0, t, rtol=1e-10, atol=1e-10):
     """Reference solution of dz/dt = field(z) for each row of ``z0`` (n, D) at times ``t`` -> (n, len(t), D)."""
     from scipy.integrate import solve_ivp

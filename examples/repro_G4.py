@@ -10,17 +10,21 @@ orbits. Energy MSE: 15 test orbits rolled out from their first state with RK4 dt
 state kept), mean of (H(model) − H(truth))² with the TRUE H. One seed.
 Published (Greydanus 2019, Table 1): test MSE MLP 2.96e-5, HNN 2.82e-6; energy MSE MLP 6.33e-2, HNN 3.88e-5.
 
-    OMP_NUM_THREADS=1 python examples/repro_G4.py --out examples/output
+    OMP_NUM_THREADS=1 python examples/repro_G4.py --out examples/output [--quick]
+
+``--quick``: QUICK below (smoke run, seconds; numbers not meaningful); the settings printed are those it ran.
 """
 import numpy as np
 
-from _repro_common import parse_args, pyplot, rollout, savefig, solve, timed_fit, write_table
+from _repro_common import (parse_args, print_settings, pyplot, rollout, savefig, settings_line, solve, timed_fit,
+                           write_table)
 
 N_ORBITS, T = 400, np.linspace(0, 20, 50)
 R_RANGE, ORBIT_NOISE = (0.5, 1.5), 0.05
 HIDDEN, LR, WD, STEPS, BATCH = (200, 200), 1e-3, 0.0, 5000, 200
 N_ROLL, T_END, DT_ROLL, SAVE_EVERY = 15, 20.0, 0.01, 10
 PUBLISHED = {"MLP": (2.96e-5, 6.33e-2), "HNN": (2.82e-6, 3.88e-5)}
+QUICK = dict(n_orbits=20, steps=20, hidden=(16, 16))
 
 
 def field(z):
@@ -46,9 +50,16 @@ def main():
     args, out = parse_args(__doc__.splitlines()[0])
     from hamid.models.neural import HNN, MLPField
 
-    n_orbits = 20 if args.quick else N_ORBITS
-    steps = 20 if args.quick else STEPS
-    hidden = (16, 16) if args.quick else HIDDEN
+    c = dict(n_orbits=N_ORBITS, steps=STEPS, hidden=HIDDEN)
+    if args.quick:
+        c.update(QUICK)
+    n_orbits, steps, hidden = c["n_orbits"], c["steps"], c["hidden"]
+    settings = dict(n_orbits=n_orbits, points=len(T), t_end_data=T[-1], split="50/50", hidden=hidden, lr=LR,
+                    weight_decay=WD, steps=steps, batch=BATCH,
+                    n_rollouts=min(N_ROLL, n_orbits - n_orbits // 2), rollout=f"RK4 dt={DT_ROLL} to {T_END}",
+                    seed=args.seed)
+    title = f"G4 two-body (reduced: {n_orbits} orbits, {steps} minibatch steps, hidden {hidden})"
+    print_settings(title, settings, args.quick)
     rng = np.random.default_rng(args.seed)
     z = solve(field, initial_states(n_orbits, rng), T)
     dz = field(z.reshape(-1, 8)).reshape(z.shape)
@@ -73,8 +84,8 @@ def main():
                      "rollout_mse": float(np.mean((traj - truth) ** 2)), "fit_s": fit_s})
     md = write_table(out, "G4_summary", rows, ["model", "published_test_mse", "test_mse", "published_energy_mse",
                                                "energy_mse", "rollout_mse", "fit_s"],
-                     title="G4 two-body (reduced: 400 orbits, 5000 minibatch steps)",
-                     notes=[f"seed {args.seed}"])
+                     title=title + (" [--quick smoke run]" if args.quick else ""),
+                     notes=[settings_line(settings)])
     print(md)
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))

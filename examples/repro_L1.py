@@ -11,17 +11,21 @@ initial states of the same law, RK4 dt = 0.01 to T = 100; metric |E(T) − E(0)|
 true field is reported as the floor. One seed.
 Published (Cranmer 2020): relative energy error at T = 100: MLP 0.074, LNN 0.0043.
 
-    OMP_NUM_THREADS=1 python examples/repro_L1.py --out examples/output
+    OMP_NUM_THREADS=1 python examples/repro_L1.py --out examples/output [--quick]
+
+``--quick``: QUICK below (smoke run, seconds; numbers not meaningful); the settings printed are those it ran.
 """
 import numpy as np
 
-from _repro_common import parse_args, pyplot, rollout, savefig, solve, timed_fit, write_table
+from _repro_common import (parse_args, print_settings, pyplot, rollout, savefig, settings_line, solve, timed_fit,
+                           write_table)
 
 G = 9.8
 N_TRAJ, T_TRAJ, DT_DATA, Q_RANGE = 30, 10.0, 0.1, (-1.0, 1.0)
 HIDDEN, LR, STEPS, BATCH = (128, 128), 3e-3, 3000, 256
 N_TEST, T_END, DT_ROLL, SAVE_EVERY, E_SCALE = 3, 100.0, 0.01, 100, 29.4
 PUBLISHED = {"MLP": 0.074, "LNN": 0.0043, "true field (RK4 floor)": "-"}
+QUICK = dict(steps=20, hidden=(16, 16), t_end=1.0)
 
 
 def accel(z):
@@ -59,9 +63,15 @@ def main():
     args, out = parse_args(__doc__.splitlines()[0])
     from hamid.models.neural import LNN, MLPField
 
-    steps = 20 if args.quick else STEPS
-    hidden = (16, 16) if args.quick else HIDDEN
-    t_end = 1.0 if args.quick else T_END
+    c = dict(steps=STEPS, hidden=HIDDEN, t_end=T_END)
+    if args.quick:
+        c.update(QUICK)
+    steps, hidden, t_end = c["steps"], c["hidden"], c["t_end"]
+    settings = dict(n_traj=N_TRAJ, t_traj=T_TRAJ, dt_data=DT_DATA, q_range=Q_RANGE, hidden=hidden, lr=LR,
+                    schedule="cosine", steps=steps, batch=BATCH, n_test=N_TEST,
+                    rollout=f"RK4 dt={DT_ROLL} to T={t_end}", seed=args.seed)
+    title = f"L1 double pendulum (reduced: {hidden} nets, {steps} minibatch steps, T = {t_end})"
+    print_settings(title, settings, args.quick)
     rng = np.random.default_rng(args.seed)
     t = np.arange(0, T_TRAJ + 1e-9, DT_DATA)
     z = solve(field, initial_states(N_TRAJ, rng), t)
@@ -91,8 +101,8 @@ def main():
         print(rows[-1], flush=True)
     md = write_table(out, "L1_summary", rows, ["model", "published", "rel_energy_err_T100_median",
                                                "rel_energy_err_max_median", "train_acc_mse", "fit_s"],
-                     title="L1 double pendulum (reduced: 128-128 nets, 3000 minibatch steps)",
-                     notes=[f"seed {args.seed}; {N_TEST} rollouts, RK4 dt = {DT_ROLL} to T = {t_end}"])
+                     title=title + (" [--quick smoke run]" if args.quick else ""),
+                     notes=[settings_line(settings)])
     print(md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
