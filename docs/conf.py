@@ -1,0 +1,218 @@
+"""Sphinx configuration of hamid's documentation site.
+
+Build: ``.venv/bin/python -m sphinx -W -b html docs docs/_build/html`` (``tests/test_docs.py`` runs exactly
+this, warnings as errors). The markdown guides in this folder are read through myst-parser; the API
+reference under ``api/`` is generated here on every build from the package's ``__all__`` lists, so that a
+public name added anywhere in hamid is documented without touching this file; ``figures.md`` shows every
+figure the example scripts have written to ``examples/output/``.
+
+Pages come and go while the project grows, so the guides' toctree is filled in at build time
+(:func:`_guide_pages`) with the guides that exist: a missing page never breaks the build.
+"""
+from __future__ import annotations
+
+import importlib
+import inspect
+import os
+import pkgutil
+import sys
+from pathlib import Path
+
+DOCS = Path(__file__).resolve().parent
+ROOT = DOCS.parent
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import hamid  # noqa: E402
+
+project = "hamid"
+author = "the hamid developers"
+copyright = "the hamid developers"
+release = version = hamid.__version__
+
+extensions = [
+    "myst_parser",
+    "sphinx.ext.autodoc",
+    "sphinx.ext.mathjax",
+    "sphinx.ext.viewcode",
+    "numpydoc",
+]
+source_suffix = {".md": "markdown", ".rst": "restructuredtext"}
+root_doc = "index"
+exclude_patterns = ["_build", "Thumbs.db", ".DS_Store"]
+html_theme = "alabaster"
+html_title = f"hamid {release}"
+html_static_path: list = []
+
+# The guides are markdown with $...$ maths and GitHub-style cross links between pages.
+myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]
+myst_heading_anchors = 3
+
+autodoc_default_options = {"members": True, "show-inheritance": True}
+autodoc_member_order = "bysource"
+autodoc_typehints = "none"  # numpydoc sections carry the types (and shapes) already
+# numpydoc: no autosummary tables of class members (they would need stub pages for every method)
+numpydoc_show_class_members = False
+numpydoc_class_members_toctree = False
+numpydoc_attributes_as_param_list = True
+numpydoc_xref_param_type = False
+
+# ------------------------------------------------------------------------------------------ guide pages
+
+#: the reading order of the guides; a page in this list that does not exist (yet) is left out, and any other
+#: top-level page is appended alphabetically
+GUIDE_ORDER = [
+    "getting_started", "data", "libraries", "sparse", "integrators", "systems", "neural", "neural_maps",
+    "compare", "structures", "sweeps", "benchmark",
+]
+#: pages with their own place in the index (not guides)
+_NOT_GUIDES = {"index", "api", "figures"}
+
+
+def _guide_pages() -> list[str]:
+    present = {p.stem for p in DOCS.glob("*.md")} - _NOT_GUIDES
+    ordered = [name for name in GUIDE_ORDER if name in present]
+    return ordered + sorted(present - set(ordered))
+
+
+def _other_pages() -> list[str]:
+    """Markdown pages in subfolders (contributor notes, generated tables), listed under "More"."""
+    out = []
+    for path in sorted(DOCS.glob("*/**/*.md")):
+        rel = path.relative_to(DOCS)
+        if rel.parts[0] in ("_build", "api") or any(part.startswith(".") for part in rel.parts):
+            continue
+        out.append(rel.with_suffix("").as_posix())
+    return out
+
+
+# ------------------------------------------------------------------------------------------ figures
+
+FIGURE_DIRS = [ROOT / "examples" / "output", DOCS / "figures"]
+
+
+def _figures() -> list[tuple[Path, Path]]:
+    """(folder, path) of every figure under :data:`FIGURE_DIRS`."""
+    found = []
+    for folder in FIGURE_DIRS:
+        if folder.is_dir():
+            found += [(folder, p) for p in sorted(folder.rglob("*")) if p.suffix.lower() in (".png", ".svg", ".jpg")]
+    return found
+
+
+def _figures_markdown() -> str:
+    figures = _figures()
+    if not figures:
+        return ("No figures have been generated in this checkout. Each reproduction script writes its figure to "
+                "`examples/output/` (see [neural](neural.md) and [neural_maps](neural_maps.md)); build the site "
+                "again after running them and the figures appear here.\n")
+    lines = []
+    for folder, path in figures:
+        rel = os.path.relpath(path, DOCS).replace(os.sep, "/")
+        shown = os.path.relpath(path, ROOT).replace(os.sep, "/")
+        lines += [f"## `{shown}`", "", f"```{{image}} {rel}", f":alt: {path.stem}", ":width: 90%", "```", ""]
+    return "\n".join(lines)
+
+
+# ------------------------------------------------------------------------------------------ API reference
+
+#: subpackages whose pages come first, in this order; every other public module with an ``__all__`` follows
+API_FIRST = ["hamid", "hamid.symbolic", "hamid.io", "hamid.models.base", "hamid.models.sparse",
+             "hamid.models.neural", "hamid.integrators", "hamid.systems", "hamid.metrics"]
+#: the command line is documented by the guides, not as an API
+API_SKIP = ("hamid.cli", "hamid.__main__")
+
+
+def _public_modules() -> list[str]:
+    names = set()
+    for info in pkgutil.walk_packages(hamid.__path__, prefix="hamid."):
+        if any(part.startswith("_") for part in info.name.split(".")) or info.name.startswith(API_SKIP):
+            continue
+        names.add(info.name)
+    first = [m for m in API_FIRST if m == "hamid" or m in names]
+    return first + sorted(names - set(first))
+
+
+def _directive(qualname, obj) -> list[str]:
+    if inspect.isclass(obj):
+        kind = "autoexception" if issubclass(obj, BaseException) else "autoclass"
+        return [f".. {kind}:: {qualname}"]
+    if inspect.isroutine(obj):
+        return [f".. autofunction:: {qualname}"]
+    return [f".. autodata:: {qualname}", "   :no-value:"]
+
+
+def _api_pages() -> dict[str, str]:
+    """Page name -> markdown; each public object documented once, at the shallowest module exporting it."""
+    documented: dict[int, str] = {}
+    pages = {}
+    for modname in _public_modules():
+        module = importlib.import_module(modname)
+        names = [n for n in getattr(module, "__all__", []) if not n.startswith("_")]
+        body, seealso = [], []
+        for name in names:
+            obj = getattr(module, name)
+            home = getattr(obj, "__module__", None) or ""
+            if (inspect.isclass(obj) or inspect.isroutine(obj)) and not home.startswith("hamid"):
+                continue  # a re-exported third-party object
+            key = id(obj) if (inspect.isclass(obj) or inspect.isroutine(obj)) else id((modname, name))
+            if key in documented:
+                seealso.append(f"`{name}` (documented as {{py:obj}}`{documented[key]}`)")
+                continue
+            documented[key] = f"{modname}.{name}"
+            body += _directive(f"{modname}.{name}", obj) + [""]
+        if not body:
+            continue
+        text = [f"# `{modname}`", "", "```{eval-rst}", f".. automodule:: {modname}", "   :no-members:", "",
+                f".. currentmodule:: {modname}", ""] + body + ["```", ""]
+        if seealso:
+            text += ["Also exported here: " + ", ".join(seealso) + ".", ""]
+        pages[modname] = "\n".join(text)
+    return pages
+
+
+def _write_if_changed(path: Path, text: str) -> None:
+    # unchanged sources keep their mtime, so incremental builds stay incremental
+    if not path.exists() or path.read_text() != text:
+        path.write_text(text)
+
+
+def _generate_api() -> list[str]:
+    folder = DOCS / "api"
+    folder.mkdir(exist_ok=True)
+    pages = _api_pages()
+    for stale in folder.glob("*.md"):
+        if stale.stem not in pages:
+            stale.unlink()
+    for name, text in pages.items():
+        _write_if_changed(folder / f"{name}.md", text)
+    return list(pages)
+
+
+API_PAGES = _generate_api()
+
+# ------------------------------------------------------------------------------------------ page assembly
+
+_PLACEHOLDERS = {
+    "HAMID_GUIDE_PAGES": lambda: "\n".join(_guide_pages()),
+    "HAMID_OTHER_PAGES": lambda: "\n".join(_other_pages()),
+    "HAMID_API_PAGES": lambda: "\n".join(f"api/{name}" for name in API_PAGES),
+    "HAMID_FIGURES": _figures_markdown,
+}
+
+
+def _fill_placeholders(app, docname, source):
+    text = source[0]
+    if docname in _other_pages() and not text.lstrip().startswith("#"):
+        # generated tables (docs/recovery/recovery_table.md) have no heading; the toctree needs a title
+        title = Path(docname).name.replace("_", " ").capitalize()
+        text = f"# {title}\n\n{text}"
+    for token, make in _PLACEHOLDERS.items():
+        if token in text:
+            text = text.replace(token, make())
+    source[0] = text
+
+
+def setup(app):
+    app.connect("source-read", _fill_placeholders)
+    return {"parallel_read_safe": True}
