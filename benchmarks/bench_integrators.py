@@ -1,12 +1,23 @@
-"""Benchmark: hamid's leapfrog on the pendulum against a hand-written numpy loop, scipy and torch.
+"""Benchmark: hamid's integrators against hand-written numpy, scipy and torch.
 
-Run ``python benchmarks/bench_integrators.py`` (``--quick`` for a smaller, faster run). Pendulum
-H = p²/2 − cos q, N = 10,000 initial conditions × 1,000 steps of dt = 0.01, every state saved (output of
-shape (N, 1001, 2)). Timings are best of k repeats, measured in this run in interleaved rounds (every variant once per round);
-ratios are against the hand-written in-place numpy leapfrog (the named reference).
+Run ``python benchmarks/bench_integrators.py`` (``--quick`` for a smaller, faster run; ``--section`` to run
+one part). Every section times its variants in interleaved rounds (every variant once per round, so that
+load changes on a shared machine hit all alike), reports the best of k and prints ratios against a named
+reference measured in the same run.
 
-``scipy.integrate.solve_ivp`` integrates one trajectory per call, so it is timed on a subset of trajectories
-and extrapolated linearly to N (the output says so).
+``pendulum``
+    Pendulum H = p²/2 − cos q, N = 10,000 initial conditions × 1,000 steps of dt = 0.01, every state saved
+    (output of shape (N, 1001, 2)). Reference: a hand-written in-place numpy leapfrog. Also a
+    ``scipy.integrate.solve_ivp`` loop over trajectories (a subset timed and extrapolated linearly; the
+    output says so) and hamid's torch backend.
+``codegen``
+    The generated force code: leapfrog, final state only, on the pendulum, Hénon–Heiles and the FPUT-β chain
+    with d = 10, N = 10,000 × 500 steps. Reference: a hand-written in-place numpy leapfrog per system
+    (coordinates as contiguous rows, preallocated buffers, kicks fused across steps like hamid's).
+``accuracy``
+    Accuracy per second at equal final-state error: hamid's methods at the step that reaches the target
+    error, against ``scipy.integrate.solve_ivp`` (DOP853) called once on the whole flattened batch (the
+    strongest scipy usage) and, extrapolated, once per trajectory.
 """
 from __future__ import annotations
 
@@ -79,15 +90,7 @@ def best_of(fn, repeats):
     return min(times), result
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--quick", action="store_true", help="N = 2,000 and 200 steps, fewer repeats")
-    parser.add_argument("--repeats", type=int, default=None, help="best-of-k repeats (default 5, quick 3)")
-    parser.add_argument("--scipy-subset", type=int, default=50, help="trajectories timed with solve_ivp")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch.set_num_threads for the torch runs (default 1: elementwise ops on 10^4 numbers "
-                             "are below torch's parallel grain size, and extra threads only add contention)")
-    args = parser.parse_args(argv)
+def pendulum_section(args):
 
     n, steps = (2_000, 200) if args.quick else (10_000, 1_000)
     repeats = args.repeats or (3 if args.quick else 5)
@@ -99,8 +102,6 @@ def main(argv=None):
 
     print(f"pendulum H = {H}; N = {n} initial conditions x {steps} steps, dt = {dt}, all states saved; "
           f"best of {repeats}")
-    print(f"python {platform.python_version()}, numpy {np.__version__}, machine {platform.machine()}, "
-          f"{os.cpu_count()} CPUs visible")
 
     try:
         import torch
@@ -184,6 +185,131 @@ def main(argv=None):
     print(f"{'variant (final state only)'.ljust(width)}  {'time [s]':>9}  {'/ reference':>11}")
     for label, t, note in rows_f:
         print(f"{label.ljust(width)}  {t:9.4f}  {t / t_ref_f:10.2f}x  {note}")
+    return 0
+
+
+def _soa_leapfrog(force, z0, dt, n_steps):
+    """Hand-written in-place leapfrog on coordinates stored as contiguous rows ``q[i]`` (d, N).
+
+    ``force(q, f)`` writes ∂V/∂q into ``f`` (d, N) in place. Kicks are fused across steps (half kick, then
+    n − 1 (drift, full kick), drift, half kick): one force evaluation per step, like hamid's executor.
+    Returns the final states (N, 2d).
+    """
+    d = z0.shape[1] // 2
+    q = np.ascontiguousarray(z0[:, :d].T)
+    p = np.ascontiguousarray(z0[:, d:].T)
+    f = np.empty_like(q)
+    tmp = np.empty_like(q)
+    force(q, f)
+    np.multiply(f, 0.5 * dt, out=tmp)
+    p -= tmp
+    for k in range(n_steps):
+        np.multiply(p, dt, out=tmp)
+        q += tmp
+        force(q, f)
+        np.multiply(f, dt if k < n_steps - 1 else 0.5 * dt, out=tmp)
+        p -= tmp
+    return np.concatenate([q.T, p.T], axis=1)
+
+
+def _pendulum_force(q, f):
+    np.sin(q, out=f)
+
+
+def _henon_heiles_force(lam):
+    def force(q, f, _t={}):
+        t = _t.get(q.shape)
+        if t is None:
+            t = _t[q.shape] = np.empty(q.shape[1])
+        q1, q2 = q
+        np.multiply(q1, q2, out=f[0])    # ∂V/∂q1 = q1 + 2λ q1 q2
+        f[0] *= 2 * lam
+        f[0] += q1
+        np.multiply(q1, q1, out=f[1])    # ∂V/∂q2 = q2 + λ (q1² − q2²)
+        np.multiply(q2, q2, out=t)
+        f[1] -= t
+        f[1] *= lam
+        f[1] += q2
+    return force
+
+
+def _fpu_force(beta):
+    def force(q, f, _buf={}):
+        d, n = q.shape
+        bufs = _buf.get(q.shape)
+        if bufs is None:
+            bufs = _buf[q.shape] = (np.empty((d + 1, n)), np.empty((d + 1, n)))
+        r, g = bufs
+        r[0] = q[0]                       # bond stretches r_i = q_{i+1} − q_i, fixed ends q_0 = q_{d+1} = 0
+        np.subtract(q[1:], q[:-1], out=r[1:d])
+        np.negative(q[d - 1], out=r[d])
+        np.multiply(r, r, out=g)          # φ'(r) = r + β r³
+        g *= r
+        g *= beta
+        g += r
+        np.subtract(g[:-1], g[1:], out=f)  # ∂V/∂q_i = φ'(r_{i−1}) − φ'(r_i)
+    return force
+
+
+def codegen_section(args):
+    """Generated force code against hand-written in-place numpy (leapfrog, final state only)."""
+    from hamid.systems import get_system
+
+    n, steps = (2_000, 100) if args.quick else (10_000, 500)
+    repeats = args.repeats or (3 if args.quick else 7)
+    dt = 0.01
+    rng = np.random.default_rng(0)
+    hh = get_system("henon_heiles")
+    fpu = get_system("fpu", n=10)
+    (q,), (p,) = state_symbols(1)
+    cases = {
+        "pendulum": (p**2 / 2 - sp.cos(q), _pendulum_force,
+                     np.column_stack([rng.uniform(-2.5, 2.5, n), rng.uniform(-1.0, 1.0, n)])),
+        "henon_heiles": (hh.hamiltonian, _henon_heiles_force(hh.constants["lam"]), rng.uniform(-0.3, 0.3, (n, 4))),
+        "fpu d=10": (fpu.hamiltonian, _fpu_force(fpu.constants["beta"]),
+                     np.concatenate([rng.uniform(-0.5, 0.5, (n, 10)), rng.uniform(-1, 1, (n, 10))], axis=1)),
+    }
+    print(f"leapfrog, N = {n} x {steps} steps of dt = {dt}, final state only (save_every = n_steps); "
+          f"best of {repeats}, interleaved rounds")
+    variants = {}
+    for name, (H, force, z0) in cases.items():
+        integrate(H, z0[:4], dt=dt, n_steps=2)  # compile outside the timings
+        variants[(name, "ref")] = (lambda f=force, z=z0: _soa_leapfrog(f, z, dt, steps))
+        variants[(name, "hamid")] = (lambda H=H, z=z0: integrate(H, z, dt=dt, n_steps=steps,
+                                                                 save_every=steps)[:, -1])
+    times = {k: [] for k in variants}
+    results = {}
+    for _ in range(repeats):
+        for key, fn in variants.items():
+            t0 = time.perf_counter()
+            results[key] = fn()
+            times[key].append(time.perf_counter() - t0)
+    print(f"{'system':14s} {'hand-written [s]':>17s} {'hamid [s]':>10s} {'hamid / ref':>12s}  max |diff|")
+    for name in cases:
+        t_ref, t_h = min(times[(name, "ref")]), min(times[(name, "hamid")])
+        diff = float(np.abs(results[(name, "ref")] - results[(name, "hamid")]).max())
+        print(f"{name:14s} {t_ref:17.4f} {t_h:10.4f} {t_h / t_ref:11.2f}x  {diff:.1e}")
+    print("target: hamid / hand-written <= 1.1x, results identical to round-off")
+
+
+SECTIONS = {"pendulum": pendulum_section, "codegen": codegen_section}
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="N = 2,000 and 200 steps, fewer repeats")
+    parser.add_argument("--repeats", type=int, default=None, help="best-of-k repeats (default 5, quick 3)")
+    parser.add_argument("--scipy-subset", type=int, default=50, help="trajectories timed with solve_ivp")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="torch.set_num_threads for the torch runs (default 1: elementwise ops on 10^4 numbers "
+                             "are below torch's parallel grain size, and extra threads only add contention)")
+    parser.add_argument("--section", choices=("all",) + tuple(SECTIONS), default="all")
+    args = parser.parse_args(argv)
+    print(f"python {platform.python_version()}, numpy {np.__version__}, machine {platform.machine()}, "
+          f"{os.cpu_count()} CPUs visible, OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS', 'unset')}")
+    for name, section in SECTIONS.items():
+        if args.section in ("all", name):
+            print(f"\n== {name} ==")
+            section(args)
     return 0
 
 

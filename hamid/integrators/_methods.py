@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 import warnings
 
+import numpy as np
+
 from ._ops import Saver
 from ._systems import IntegratorError, describe_expr, separability_witness
 
@@ -353,10 +355,13 @@ def _run_composition(flows, sequence, state, h, n_saves, save_every, saver):
 
 def _split(z, d, ops):
     q, p = z[:, :d], z[:, d:]
+    if ops.name == "numpy":
+        # column-major copies: each coordinate q_i is then one contiguous array, so the generated force
+        # code (which works column by column) reads and writes contiguous memory, like a hand-written
+        # loop over separate arrays q1, q2, ... (row-major (n, d) halves cost 1.3-1.6x on Henon-Heiles)
+        return [np.array(q, order="F"), np.array(p, order="F")]
     if ops.inplace:
-        q, p = ops.copy(q), ops.copy(p)
-        if ops.name == "torch":
-            q, p = q.contiguous(), p.contiguous()
+        q, p = ops.copy(q).contiguous(), ops.copy(p).contiguous()
     return [q, p]
 
 
@@ -520,7 +525,7 @@ class Tao(Method):
     """Tao's explicit method for non-separable H in an extended phase space (Tao 2016, order 2).
 
     The state is doubled to (q, p, x, y), x = q and y = p initially, and
-    H̄ = H(q, y) + H(x, p) + ω(|q − x|² + |p − y|²)/2 is split into three exactly solvable flows
+    H̄ = H(q, y) + H(x, p) + ω(‖q − x‖² + ‖p − y‖²)/2 is split into three exactly solvable flows
     φ_A (of H(q, y)), φ_B (of H(x, p)) and φ_C (the coupling, a rotation). One step is
     φ_A(h/2) φ_B(h/2) φ_C(h) φ_B(h/2) φ_A(h/2); consecutive φ_A(h/2) are fused, so 3 field evaluations per
     step. The copies (x, y) are carried from step to step; the output is (q, p).
