@@ -58,7 +58,9 @@ class System:
         self.expression = expression
 
 
+@lru_cache(maxsize=256)
 def describe_expr(expr, limit=120):
+    # cached: printing H costs ~2 ms, more than 30 leapfrog steps of 10^4 Hénon–Heiles states
     text = str(expr)
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
