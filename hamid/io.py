@@ -3,6 +3,11 @@
 Two layouts are accepted. Trajectories: ``q``, ``p`` (and optional ``dq``, ``dp``) of shape
 (n_traj, n_time, d) with times ``t`` of shape (n_time,). Samples: the same arrays of shape (n_samples, d)
 and no ``t``. Everything is validated once here, so that estimators and the CLI can rely on it.
+
+Two more kinds of data (see ``docs/data.md``): non-canonical states ``z`` (+ optional ``dz``) of shape
+(n_traj, n_time, D) or (n_samples, D), symbols ``z1..zD`` (:class:`StateDataset`, with an optional
+``structure`` string such as ``"poisson:rigid_body"``), and Lagrangian data ``q``, ``qdot`` (+ optional
+``qddot``), symbols ``q1..qd, qdot1..qdotd`` (:class:`LagrangianDataset`).
 """
 from __future__ import annotations
 
@@ -15,7 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["Dataset", "DataError", "validate_data", "load_data", "save_data", "atomic_write"]
+__all__ = ["Dataset", "StateDataset", "LagrangianDataset", "DataError", "validate_data", "validate_states",
+           "validate_lagrangian", "load_data", "save_data", "atomic_write", "check_writable"]
 
 
 class DataError(ValueError):
@@ -68,6 +74,17 @@ class Dataset:
 
 
 def _as_float_array(name, value):
+    # converting would silently drop imaginary parts, turn booleans into 0/1 and parse strings: refuse them
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    if kind is None and not isinstance(value, (int, float, np.generic)):
+        try:
+            kind = np.asarray(value).dtype.kind
+        except (TypeError, ValueError):
+            kind = "O"
+    if kind is not None and kind not in "iuf":
+        names = {"c": "complex", "b": "boolean", "U": "string", "S": "bytes", "O": "object"}
+        what = names.get(kind, f"dtype kind {kind!r}")
+        raise DataError(f"{name} must hold real numbers (integer or float), got {what} values")
     try:
         arr = np.array(value, dtype=np.float64, copy=True)
     except (TypeError, ValueError) as exc:
@@ -148,19 +165,278 @@ def validate_data(q, p, t=None, dq=None, dp=None) -> Dataset:
     return Dataset(q=q, p=p, t=t, dq=dq, dp=dp)
 
 
+@dataclass(frozen=True)
+class StateDataset:
+    """Validated non-canonical data: states ``z`` in the symbols z1..zD (float64 copies).
+
+    Attributes
+    ----------
+    z : ndarray, shape (n_traj, n_time, D) or (n_samples, D)
+    t : ndarray of shape (n_time,) or None
+    dz : ndarray shaped like ``z`` or None
+    structure : str or None
+        The structure the data were generated with (e.g. ``"poisson:rigid_body"``), when recorded.
+    """
+
+    z: np.ndarray
+    t: np.ndarray | None = None
+    dz: np.ndarray | None = None
+    structure: str | None = None
+
+    @property
+    def dim(self) -> int:
+        return self.z.shape[-1]
+
+    @property
+    def is_trajectory(self) -> bool:
+        return self.z.ndim == 3
+
+    @property
+    def has_derivatives(self) -> bool:
+        return self.dz is not None
+
+    def states(self) -> np.ndarray:
+        return self.z
+
+    def derivatives(self) -> np.ndarray | None:
+        return self.dz
+
+
+@dataclass(frozen=True)
+class LagrangianDataset:
+    """Validated Lagrangian data: positions and velocities (float64 copies).
+
+    Attributes
+    ----------
+    q, qdot : ndarray, shape (n_traj, n_time, d) or (n_samples, d)
+    t : ndarray of shape (n_time,) or None
+    qddot : ndarray shaped like ``q`` or None
+        Accelerations when known (otherwise estimated from trajectories with ``t``).
+    """
+
+    q: np.ndarray
+    qdot: np.ndarray
+    t: np.ndarray | None = None
+    qddot: np.ndarray | None = None
+
+    @property
+    def n_dof(self) -> int:
+        return self.q.shape[-1]
+
+    @property
+    def is_trajectory(self) -> bool:
+        return self.q.ndim == 3
+
+    def states(self) -> np.ndarray:
+        """``(q, qdot)`` concatenated, shape ``q.shape[:-1] + (2d,)``."""
+        return np.concatenate([self.q, self.qdot], axis=-1)
+
+
+def _check_times(t, shape):
+    t = _as_float_array("t", t)
+    if len(shape) != 3:
+        raise DataError(f"t is only meaningful for trajectories of shape (n_traj, n_time, D); the states have shape {shape}")
+    if t.ndim != 1 or t.shape[0] != shape[1]:
+        raise DataError(f"t must have shape (n_time,) = ({shape[1]},), got {t.shape}")
+    if not np.all(np.isfinite(t)):
+        raise DataError(f"t contains NaN or inf at indices {np.flatnonzero(~np.isfinite(t))[:5].tolist()}")
+    steps = np.diff(t)
+    if np.any(steps <= 0):
+        first = int(np.flatnonzero(steps <= 0)[0])
+        raise DataError(f"t must be strictly increasing; t[{first}] = {t[first]} >= t[{first + 1}] = {t[first + 1]}")
+    return t
+
+
+def _check_array(name, value, like=None):
+    arr = _as_float_array(name, value)
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if like is None:
+        if arr.ndim not in (2, 3):
+            raise DataError(f"{name} must have shape (n_traj, n_time, D) or (n_samples, D), got {arr.shape}")
+        if arr.size == 0:
+            raise DataError(f"{name} is empty (shape {arr.shape})")
+    elif arr.shape != like.shape:
+        raise DataError(f"{name} must have the shape of the states {like.shape}, got {arr.shape}")
+    _check_finite(name, arr)
+    return arr
+
+
+def validate_states(z, t=None, dz=None, structure=None) -> StateDataset:
+    """Check non-canonical data and return a :class:`StateDataset` of float64 copies.
+
+    Parameters
+    ----------
+    z : array_like, shape (n_traj, n_time, D), (n_samples, D) or (n_samples,)
+    t : array_like, shape (n_time,), optional
+        Required for trajectories without ``dz``.
+    dz : array_like shaped like ``z``, optional
+    structure : str, optional
+
+    Raises
+    ------
+    DataError
+    """
+    if z is None:
+        raise DataError("the states z are required")
+    z = _check_array("z", z)
+    dz = None if dz is None else _check_array("dz", dz, z)
+    if t is not None:
+        t = _check_times(t, z.shape)
+    elif z.ndim == 3 and dz is None:
+        raise DataError("trajectories without dz need sample times t of shape (n_time,)")
+    if structure is not None and not isinstance(structure, str):
+        raise DataError(f"structure must be a string such as 'poisson:rigid_body', got {type(structure).__name__}")
+    return StateDataset(z=z, t=t, dz=dz, structure=structure)
+
+
+def validate_lagrangian(q, qdot, t=None, qddot=None) -> LagrangianDataset:
+    """Check Lagrangian data and return a :class:`LagrangianDataset` of float64 copies.
+
+    Parameters
+    ----------
+    q, qdot : array_like, shape (n_traj, n_time, d), (n_samples, d) or (n_samples,)
+    t : array_like, shape (n_time,), optional
+        Required for trajectories without ``qddot`` (the accelerations are then estimated).
+    qddot : array_like shaped like ``q``, optional
+
+    Raises
+    ------
+    DataError
+    """
+    if q is None or qdot is None:
+        raise DataError("Lagrangian data need both q and qdot")
+    q = _check_array("q", q)
+    qdot = _check_array("qdot", qdot, q)
+    qddot = None if qddot is None else _check_array("qddot", qddot, q)
+    if t is not None:
+        t = _check_times(t, q.shape)
+    elif q.ndim == 3 and qddot is None:
+        raise DataError("trajectories without qddot need sample times t of shape (n_time,)")
+    return LagrangianDataset(q=q, qdot=qdot, t=t, qddot=qddot)
+
+
 # ---------------------------------------------------------------------------------------------- files
+
+def check_writable(path, suffixes=None) -> Path:
+    """Check, before any work, that ``path`` can be written: its folder exists and is writable, the path is
+    not a folder, and (optionally) its suffix is one of ``suffixes``.
+
+    Commands that compute for a while and then write call this first, so a typo in ``--out`` fails in
+    milliseconds instead of after the computation.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+    suffixes : sequence of str, optional
+        Accepted lower-case suffixes, e.g. ``(".npz", ".csv")``.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    DataError
+        Naming the target path and what is wrong with it.
+    """
+    path = Path(path)
+    if suffixes is not None and path.suffix.lower() not in suffixes:
+        raise DataError(f"cannot write {path}: unsupported file type {path.suffix!r}; use {' or '.join(suffixes)}")
+    directory = path.parent if str(path.parent) else Path(".")
+    if not directory.exists():
+        raise DataError(f"cannot write {path}: directory {directory} does not exist")
+    if not directory.is_dir():
+        raise DataError(f"cannot write {path}: {directory} is not a directory")
+    if path.is_dir():
+        raise DataError(f"cannot write {path}: it is a directory")
+    if not os.access(directory, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write {path}: directory {directory} is not writable")
+    return path
+
+
+class _Terminated(BaseException):
+    """Raised by the temporary SIGTERM handler of :func:`atomic_write` (not an Exception: nothing catches it)."""
+
+
+def _temp_pattern(name):
+    import re
+
+    return re.compile(rf"^\.{re.escape(name)}\.(\d+)\.[^.]+\.tmp$")
+
+
+def _remove_stale_temps(directory, name):
+    """Remove temporary siblings of ``name`` left by writers that died (``kill -9``): their names carry the
+    writer's process id, and only those of processes that no longer exist are removed."""
+    pattern = _temp_pattern(name)
+    try:
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for entry in entries:
+        match = pattern.match(entry)
+        if not match:
+            continue
+        pid = int(match.group(1))
+        if pid == os.getpid():
+            continue
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            try:
+                os.unlink(directory / entry)
+            except OSError:
+                pass
+        except (PermissionError, OSError, OverflowError):
+            pass  # alive (another user's) or not a pid: leave it
+
 
 def atomic_write(path, write) -> Path:
     """Write a file through ``write(fileobj)`` into a temporary sibling, then rename it into place.
 
-    A crash or an exception leaves either the old file or none, never a truncated one.
+    A crash or an exception leaves either the old file or none, never a truncated one. A SIGTERM while
+    writing removes the temporary file, then the signal takes its course (the previous handler is restored
+    and the signal re-sent); temporary files of writers killed outright (``kill -9``) are removed by the next
+    write to the same path. Errors name ``path``, not the temporary file.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The target.
+    write : callable
+        ``write(fh)`` writes the content to a binary file object.
+
+    Returns
+    -------
+    pathlib.Path
+
+    Raises
+    ------
+    DataError
+        When ``path`` cannot be written (see :func:`check_writable`), naming ``path``.
     """
-    path = Path(path)
+    import signal
+    import threading
+
+    path = check_writable(path)
     directory = path.parent if str(path.parent) else Path(".")
-    if not directory.exists():
-        raise DataError(f"cannot write {path}: directory {directory} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=directory)
+    _remove_stale_temps(directory, path.name)
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.getsignal(signal.SIGTERM)
+        if previous is signal.SIG_IGN or previous is None:  # ignored (or set outside Python): nothing to undo
+            previous = None
+        else:
+            def _on_term(signum, frame):
+                raise _Terminated()
+
+            signal.signal(signal.SIGTERM, _on_term)
+    tmp = None
     try:
+        try:
+            fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=directory)
+        except OSError as exc:
+            raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
         # mkstemp creates the file private (0600); give it the permissions a plain open() would
         umask = os.umask(0)
         os.umask(umask)
@@ -169,22 +445,54 @@ def atomic_write(path, write) -> Path:
             write(fh)
             fh.flush()
             os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
+        try:
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+        tmp = None
+    except _Terminated:
+        _unlink_quietly(tmp)
+        tmp = None
+        signal.signal(signal.SIGTERM, previous)
+        previous = None
+        os.kill(os.getpid(), signal.SIGTERM)  # the previous disposition decides (the default ends the process)
+        raise DataError(f"writing {path} was interrupted by SIGTERM; nothing was written") from None
+    except OSError as exc:
+        raise DataError(f"cannot write {path}: {exc.strerror or exc}") from None
+    finally:
+        _unlink_quietly(tmp)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return path
+
+
+def _unlink_quietly(tmp):
+    if tmp is not None:
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
-        raise
-    return path
 
 
-def save_data(path, data: Dataset) -> Path:
-    """Write ``data`` to ``path`` (``.npz`` or ``.csv``, chosen by suffix), atomically."""
+_KEYS = {
+    "Dataset": ("q", "p", "t", "dq", "dp"),
+    "StateDataset": ("z", "t", "dz"),
+    "LagrangianDataset": ("q", "qdot", "t", "qddot"),
+}
+
+
+def save_data(path, data) -> Path:
+    """Write a :class:`Dataset`, :class:`StateDataset` or :class:`LagrangianDataset` to ``path`` (``.npz`` or
+    ``.csv``, chosen by suffix), atomically. A StateDataset's ``structure`` is kept in ``.npz`` files only."""
     path = Path(path)
     suffix = path.suffix.lower()
+    kind = type(data).__name__
+    if kind not in _KEYS:
+        raise TypeError(f"save_data expects a Dataset, StateDataset or LagrangianDataset, got {kind}")
     if suffix == ".npz":
-        arrays = {k: getattr(data, k) for k in ("q", "p", "t", "dq", "dp") if getattr(data, k) is not None}
+        arrays = {k: getattr(data, k) for k in _KEYS[kind] if getattr(data, k) is not None}
+        if kind == "StateDataset" and data.structure is not None:
+            arrays["structure"] = np.array(data.structure)
         return atomic_write(path, lambda fh: np.savez(fh, **arrays))
     if suffix == ".csv":
         text = _to_csv(data)
@@ -210,9 +518,27 @@ def load_data(path) -> Dataset:
                 arrays = {k: npz[k] for k in npz.files}
         except Exception as exc:  # zipfile/ValueError/OSError: all mean "not a readable npz"
             raise DataError(f"cannot read {path} as .npz: {exc}") from None
+        if "z" in arrays:
+            unknown = sorted(set(arrays) - {"z", "t", "dz", "structure"})
+            if unknown:
+                raise DataError(f"{path} holds non-canonical states z and unknown key(s) {unknown}; allowed with z: "
+                                "t, dz, structure")
+            structure = arrays.pop("structure", None)
+            if structure is not None:
+                if structure.dtype.kind != "U" or structure.ndim != 0:
+                    raise DataError(f"{path}: the key 'structure' must hold one string")
+                structure = str(structure)
+            return validate_states(**arrays, structure=structure)
+        if "qdot" in arrays:
+            unknown = sorted(set(arrays) - {"q", "qdot", "t", "qddot"})
+            if unknown:
+                raise DataError(f"{path} holds Lagrangian data (qdot) and unknown key(s) {unknown}; allowed: q, qdot, "
+                                "t, qddot")
+            return validate_lagrangian(arrays.get("q"), arrays["qdot"], t=arrays.get("t"), qddot=arrays.get("qddot"))
         missing = [k for k in ("q", "p") if k not in arrays]
         if missing:
-            raise DataError(f"{path} is missing required key(s) {missing}; found {sorted(arrays)}")
+            raise DataError(f"{path} is missing required key(s) {missing}; found {sorted(arrays)} (canonical data hold "
+                            "q, p; non-canonical data z; Lagrangian data q, qdot)")
         unknown = sorted(set(arrays) - {"q", "p", "t", "dq", "dp"})
         if unknown:
             raise DataError(f"{path} has unknown key(s) {unknown}; allowed: q, p, t, dq, dp")
@@ -226,16 +552,36 @@ def _column_names(d, prefix):
     return [f"{prefix}{i}" for i in range(1, d + 1)]
 
 
-def _to_csv(data: Dataset) -> str:
+def _csv_blocks(data):
+    kind = type(data).__name__
+    if kind == "StateDataset":
+        D = data.dim
+        header, blocks = _column_names(D, "z"), [data.z]
+        if data.dz is not None:
+            header += _column_names(D, "dz")
+            blocks.append(data.dz)
+        return header, blocks, data.z
+    if kind == "LagrangianDataset":
+        d = data.n_dof
+        header, blocks = _column_names(d, "q") + _column_names(d, "qdot"), [data.q, data.qdot]
+        if data.qddot is not None:
+            header += _column_names(d, "qddot")
+            blocks.append(data.qddot)
+        return header, blocks, data.q
     d = data.n_dof
     header = _column_names(d, "q") + _column_names(d, "p")
     blocks = [data.q, data.p]
     if data.dq is not None:
         header += _column_names(d, "dq") + _column_names(d, "dp")
         blocks += [data.dq, data.dp]
+    return header, blocks, data.q
+
+
+def _to_csv(data) -> str:
+    header, blocks, first = _csv_blocks(data)
     values = np.concatenate(blocks, axis=-1)
     if data.is_trajectory:
-        n_traj, n_time = data.q.shape[:2]
+        n_traj, n_time = first.shape[:2]
         traj = np.repeat(np.arange(n_traj), n_time)[:, None]
         if data.t is not None:
             times = np.tile(data.t, n_traj)[:, None]
@@ -267,11 +613,13 @@ def _from_csv(path: Path) -> Dataset:
     if not body:
         raise DataError(f"{path} has a header but no data rows")
     # d = 1 files may name their columns q, p, dq, dp instead of q1, p1, dq1, dp1
-    aliases = {"q": "q1", "p": "p1", "dq": "dq1", "dp": "dp1"}
+    aliases = {"q": "q1", "p": "p1", "dq": "dq1", "dp": "dp1", "qdot": "qdot1", "qddot": "qddot1"}
     header = [aliases.get(h, h) for h in header]
     index = {h: i for i, h in enumerate(header)}
     if len(index) != len(header):
         raise DataError(f"{path} has duplicate column names: {header}")
+    if "z1" in index or "qdot1" in index:
+        return _from_csv_other(path, header, index, body)
     d = 0
     while f"q{d + 1}" in index:
         d += 1
@@ -295,6 +643,14 @@ def _from_csv(path: Path) -> Dataset:
     if trajectory and not ("traj" in index and "t" in index):
         raise DataError(f"{path}: columns traj and t go together; header: {header}")
     cols = (["traj", "t"] if trajectory else []) + need
+    # every column must be one of the expected ones: q1, p1, q3, p3 would otherwise read as d = 1 with two
+    # columns silently dropped
+    unexpected = [h for h in header if h not in cols]
+    if unexpected:
+        raise DataError(
+            f"{path} has unexpected column(s) {unexpected}; for d = {d} the header must be exactly "
+            f"{', '.join(cols)} (traj, t only for trajectories; dq.., dp.. optional), got {', '.join(header)}"
+        )
     table = np.empty((len(body), len(cols)))
     for r, row in enumerate(body, start=2):
         if len(row) != len(header):
@@ -323,3 +679,71 @@ def _from_csv(path: Path) -> Dataset:
     q, p = stacked[..., :d], stacked[..., d:2 * d]
     dq, dp = (stacked[..., 2 * d:3 * d], stacked[..., 3 * d:]) if has_dq else (None, None)
     return validate_data(q, p, t=t, dq=dq, dp=dp)
+
+
+def _read_table(path, header, index, body, cols):
+    table = np.empty((len(body), len(cols)))
+    for r, row in enumerate(body, start=2):
+        if len(row) != len(header):
+            raise DataError(f"{path} line {r}: expected {len(header)} fields, got {len(row)}")
+        for c, name in enumerate(cols):
+            try:
+                table[r - 2, c] = float(row[index[name]])
+            except ValueError:
+                raise DataError(f"{path} line {r}, column {name}: {row[index[name]]!r} is not a number") from None
+    return table
+
+
+def _count(index, prefix):
+    n = 0
+    while f"{prefix}{n + 1}" in index:
+        n += 1
+    return n
+
+
+def _from_csv_other(path, header, index, body):
+    """Non-canonical (z1.., dz1..) or Lagrangian (q1.., qdot1.., qddot1..) CSV files."""
+    if "z1" in index:
+        D = _count(index, "z")
+        groups = [("z", D, True), ("dz", D, False)]
+    else:
+        d = _count(index, "qdot")
+        groups = [("q", d, True), ("qdot", d, True), ("qddot", d, False)]
+    need, present = [], []
+    for prefix, n, required in groups:
+        names = _column_names(n, prefix)
+        have = [c for c in names if c in index]
+        if required or have:
+            missing = [c for c in names if c not in index]
+            if missing:
+                raise DataError(f"{path} is missing column(s) {missing}; header: {header}")
+            need += names
+            present.append((prefix, n))
+    trajectory = "traj" in index or "t" in index
+    if trajectory and not ("traj" in index and "t" in index):
+        raise DataError(f"{path}: columns traj and t go together; header: {header}")
+    cols = (["traj", "t"] if trajectory else []) + need
+    table = _read_table(path, header, index, body, cols)
+    t = None
+    if trajectory:
+        traj_ids = table[:, 0]
+        ids = np.unique(traj_ids)
+        counts = [int((traj_ids == i).sum()) for i in ids]
+        if len(set(counts)) != 1:
+            raise DataError(f"{path}: trajectories have different numbers of rows "
+                            f"{dict(zip(ids.astype(int).tolist(), counts))}")
+        blocks = [table[traj_ids == i] for i in ids]
+        t = blocks[0][:, 1]
+        for i, block in zip(ids, blocks):
+            if not np.array_equal(block[:, 1], t):
+                raise DataError(f"{path}: trajectory {int(i)} is sampled at other times than trajectory {int(ids[0])}")
+        values = np.stack([b[:, 2:] for b in blocks])
+    else:
+        values = table
+    arrays, start = {}, 0
+    for prefix, n in present:
+        arrays[prefix] = values[..., start:start + n]
+        start += n
+    if "z" in arrays:
+        return validate_states(arrays["z"], t=t, dz=arrays.get("dz"))
+    return validate_lagrangian(arrays["q"], arrays["qdot"], t=t, qddot=arrays.get("qddot"))
