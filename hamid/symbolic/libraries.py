@@ -10,6 +10,7 @@ Constant terms are never produced: H is identifiable from dz/dt = J∇H only up 
 from __future__ import annotations
 
 import itertools
+import math
 from functools import lru_cache
 
 import numpy as np
@@ -34,8 +35,28 @@ class Library:
     def _raw_terms(self, n_dof):  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def size_estimate(self, n_dof: int):
+        """An upper bound of the number of terms for ``n_dof`` degrees of freedom, computed without building
+        them (None when unknown)."""
+        return None
+
+    def check_size(self, n_dof: int):
+        """Refuse a library whose :meth:`size_estimate` exceeds ``hamid.limits.MAX_LIBRARY_TERMS``, before any
+        term is built (``poly:100000`` would otherwise build billions of monomials one by one)."""
+        from .. import limits
+
+        n = self.size_estimate(n_dof)
+        if n is not None and n > limits.MAX_LIBRARY_TERMS:
+            shown = f"{n:,}" if n < 10**15 else f"about 10^{len(str(n)) - 1}"
+            name = repr(self) if len(repr(self)) <= 100 else repr(self)[:100] + "..."
+            raise limits.ResourceLimitError(
+                f"library {name} would have {shown} candidate terms for d = {n_dof}; the limit is "
+                f"{limits.MAX_LIBRARY_TERMS:,} (raise it with hamid.limits.MAX_LIBRARY_TERMS)"
+            )
+
     def expressions(self, n_dof: int) -> tuple:
         """The library's terms for ``n_dof`` degrees of freedom, as SymPy expressions (no constants)."""
+        self.check_size(n_dof)
         qs, ps = state_symbols(n_dof)
         allowed = set(qs + ps)
         seen, terms = set(), []
@@ -107,6 +128,12 @@ class PolynomialLibrary(Library):
     def _params(self):
         return {"degree": self.degree, "cross_terms": self.cross_terms}
 
+    def size_estimate(self, n_dof):
+        n_vars = 2 * n_dof
+        if not self.cross_terms:
+            return n_vars * self.degree
+        return math.comb(n_vars + self.degree, self.degree) - 1  # monomials of degree 1..degree
+
     def _raw_terms(self, n_dof):
         qs, ps = state_symbols(n_dof)
         variables = qs + ps
@@ -137,9 +164,21 @@ class TrigLibrary(Library):
             raise ValueError(f"trig frequencies must be positive numbers, got {frequencies!r}")
         if variables not in self._VARIABLES:
             raise ValueError(f"unknown trig variables {variables!r}; valid: {', '.join(self._VARIABLES)}")
+        from .. import limits
+
+        if max(float(f) for f in self.frequencies) > limits.MAX_TRIG_FREQUENCY:
+            raise limits.ResourceLimitError(
+                f"trig frequency {max(self.frequencies, key=float):g} exceeds {limits.MAX_TRIG_FREQUENCY:g}: its "
+                "derivatives overflow the regression and sin(k q) is aliased at any sampling (raise the limit "
+                "with hamid.limits.MAX_TRIG_FREQUENCY)"
+            )
 
     def _params(self):
         return {"frequencies": self.frequencies, "variables": self.variables}
+
+    def size_estimate(self, n_dof):
+        per = {"positions": n_dof, "momenta": n_dof, "all": 2 * n_dof}[self.variables]
+        return 2 * per * len(self.frequencies)
 
     def _raw_terms(self, n_dof):
         qs, ps = state_symbols(n_dof)
@@ -171,6 +210,9 @@ class CustomLibrary(Library):
     def _params(self):
         return {"terms": tuple(str(t) for t in self.terms)}
 
+    def size_estimate(self, n_dof):
+        return len(self.terms)
+
     def _raw_terms(self, n_dof):
         qs, ps = state_symbols(n_dof)
         for term in self.terms:
@@ -195,6 +237,10 @@ class ConcatLibrary(Library):
     def _params(self):
         return {"libraries": self.libraries}
 
+    def size_estimate(self, n_dof):
+        sizes = [lib.size_estimate(n_dof) for lib in self.libraries]
+        return None if any(n is None for n in sizes) else sum(sizes)
+
     def _raw_terms(self, n_dof):
         for lib in self.libraries:
             yield from lib.expressions(n_dof)
@@ -208,6 +254,10 @@ class ProductLibrary(Library):
 
     def _params(self):
         return {"left": self.left, "right": self.right}
+
+    def size_estimate(self, n_dof):
+        a, b = self.left.size_estimate(n_dof), self.right.size_estimate(n_dof)
+        return None if a is None or b is None else a * b
 
     def _raw_terms(self, n_dof):
         for a in self.left.expressions(n_dof):
