@@ -16,7 +16,7 @@ import sys
 
 __all__ = ["main", "CLIError", "build_parser"]
 
-_SUBCOMMANDS = ("systems", "generate", "simulate", "discover")
+_SUBCOMMANDS = ("systems", "generate", "simulate", "discover", "sweep")
 
 
 class CLIError(Exception):
@@ -52,23 +52,47 @@ def _user_errors():
 
 
 def main(argv=None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
-    if getattr(args, "func", None) is None:
-        parser.print_help()
-        return 0
+    """Run the ``hamid`` command line and return its exit code.
+
+    No command: the help on stderr and exit code 2. A closed pipe on stdout (``hamid systems | head -1``)
+    ends the command quietly with exit code 0, as ``head`` and ``grep -q`` expect.
+    """
     try:
-        return int(args.func(args) or 0)
-    except KeyboardInterrupt:
-        print("hamid: interrupted", file=sys.stderr)
-        return 130
-    except Exception as exc:  # one line for the user; the traceback only on request
-        if os.environ.get("HAMID_DEBUG"):
+        parser = build_parser()
+        args = parser.parse_args(argv)
+        if getattr(args, "func", None) is None:
+            parser.print_help(sys.stderr)
+            print("hamid: error: a command is required (listed above)", file=sys.stderr)
+            return 2
+        try:
+            code = int(args.func(args) or 0)
+        except KeyboardInterrupt:
+            print("hamid: interrupted", file=sys.stderr)
+            return 130
+        except BrokenPipeError:
             raise
-        kind = "error" if isinstance(exc, _user_errors()) else f"internal error ({type(exc).__name__})"
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        print(f"hamid: {kind}: {message}", file=sys.stderr)
-        return 2 if isinstance(exc, _user_errors()) else 1
+        except Exception as exc:  # one line for the user; the traceback only on request
+            if os.environ.get("HAMID_DEBUG"):
+                raise
+            kind = "error" if isinstance(exc, _user_errors()) else f"internal error ({type(exc).__name__})"
+            message = " ".join(str(exc).split()) or type(exc).__name__
+            print(f"hamid: {kind}: {message}", file=sys.stderr)
+            return 2 if isinstance(exc, _user_errors()) else 1
+        sys.stdout.flush()  # a closed pipe shows here, inside the handler below, not at interpreter exit
+        return code
+    except BrokenPipeError:
+        _discard_stdout()
+        return 0
+
+
+def _discard_stdout():
+    """Point stdout at /dev/null: the reader has gone, and Python's final flush would fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError, AttributeError):  # stdout without a file descriptor (captured by a caller)
+        pass
 
 
 if __name__ == "__main__":  # pragma: no cover
