@@ -15,8 +15,8 @@ __all__ = ["integrate", "integrate_field", "BACKENDS"]
 BACKENDS = ("numpy", "torch")
 
 
-def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy", save_every=1):
-    """Integrate Hamilton's equations dz/dt = J∇H(z) from a batch of initial states.
+def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy", save_every=1, structure=None):
+    """Integrate Hamilton's equations dz/dt = J∇H(z) (or B(z)∇H in another structure) from a batch of states.
 
     Parameters
     ----------
@@ -40,10 +40,15 @@ def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy
         the CPU) and is differentiable with respect to ``z0`` and to parameters inside the Hamiltonian.
     save_every : int
         Keep every ``save_every``-th state (>= 1). Steps after the last kept state are not computed.
+    structure : str or hamid.structures.Structure, optional
+        ``None``/``"canonical"`` (default) for J∇H; otherwise e.g. ``"poisson:rigid_body"`` or a
+        :class:`~hamid.structures.PortHamiltonianStructure` with its R: dz/dt = B(z)∇H with H in the
+        structure's symbols (z1..zD), and only the methods that do not split (q, p) apply (``euler``,
+        ``rk4``, ``implicit_midpoint``; the midpoint rule conserves quadratic Casimirs such as |z|²).
 
     Returns
     -------
-    ndarray or torch.Tensor, shape (n, n_steps // save_every + 1, 2d)
+    ndarray or torch.Tensor, shape (n, n_steps // save_every + 1, D)
         The trajectory; index 0 is ``z0``. A 1-D ``z0`` still gives n = 1.
 
     Raises
@@ -68,10 +73,23 @@ def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy
     dt, n_steps, save_every = _check_steps(dt, n_steps, save_every)
     z = _prepare_state(z0, backend)
     D = z.shape[1]
-    if D % 2:
+    if structure is not None:
+        from ..structures import StructureError, get_structure
+
+        try:
+            structure = get_structure(structure, dim=D)
+        except StructureError as exc:
+            raise IntegratorError(f"structure: {exc}") from None
+        if structure.kind == "lagrangian":
+            raise IntegratorError("integrate needs a Hamiltonian structure; Lagrangians: use the Legendre transform "
+                                  "(hamid.structures.legendre_transform) and integrate H")
+        if not structure.partitioned and method.partitioned:
+            raise IntegratorError(f"method {method.name!r} splits the state into (q, p) and needs the canonical "
+                                  f"structure; with {structure.spec} use euler, rk4 or implicit_midpoint")
+    if D % 2 and (structure is None or structure.partitioned):
         raise IntegratorError(f"z0 must have an even number of columns 2d (q1..qd, p1..pd); got {D}")
     ops = _make_ops(backend, z, symbolic=_is_symbolic(hamiltonian))
-    system = hamiltonian_system(hamiltonian, D // 2, ops)
+    system = hamiltonian_system(hamiltonian, D // 2, ops, structure)
     method.check(system)
     return method.run(system, _own(z, ops), dt, n_steps // save_every, save_every, ops)
 

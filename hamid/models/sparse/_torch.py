@@ -1,32 +1,34 @@
 """Torch export of a symbolic Hamiltonian (imported only by ``SparseHamiltonian.to_torch``)."""
 from __future__ import annotations
 
-import sympy as sp
 import torch
 
+from ...structures import CanonicalStructure
 from ...symbolic.codegen import compile_exprs
-from ...symbolic.symbols import state_symbols
 
 
 class SymbolicHamiltonianModule(torch.nn.Module):
-    """``forward(z) -> H(z)`` of shape (n,) and ``field(z) -> J∇H(z)`` of shape (n, 2d) for ``z`` (n, 2d).
+    """``forward(z) -> H(z)`` of shape (n,) and ``field(z) -> B(z)∇H(z)`` of shape (n, D) for ``z`` (n, D).
 
     Parameters
     ----------
     hamiltonian : sympy.Expr
-        In the symbols of :func:`hamid.symbolic.state_symbols`.
-    n_dof : int
+        In the state symbols of ``structure``.
+    n_dof : int or None
+        Degrees of freedom of a canonical state (ignored when ``structure`` is given).
+    structure : hamid.structures.Structure, optional
+        Default: canonical (J∇H on the symbols of :func:`hamid.symbolic.state_symbols`).
     """
 
-    def __init__(self, hamiltonian, n_dof):
+    def __init__(self, hamiltonian, n_dof, structure=None):
         super().__init__()
-        qs, ps = state_symbols(n_dof)
+        structure = CanonicalStructure(n_dof) if structure is None else structure
         self.n_dof = n_dof
-        self.symbols = qs + ps
+        self.structure = structure
+        self.symbols = structure.symbols
         self.hamiltonian = hamiltonian
-        field = [sp.diff(hamiltonian, pi) for pi in ps] + [-sp.diff(hamiltonian, qi) for qi in qs]
         self._h = compile_exprs([hamiltonian], self.symbols, "torch")
-        self._f = compile_exprs(field, self.symbols, "torch")
+        self._f = compile_exprs(structure.hamiltonian_field(hamiltonian), self.symbols, "torch")
 
     def forward(self, z):
         return self._h(z)[..., 0]
@@ -35,4 +37,4 @@ class SymbolicHamiltonianModule(torch.nn.Module):
         return self._f(z)
 
     def extra_repr(self):
-        return f"H = {self.hamiltonian}"
+        return f"H = {self.hamiltonian}, structure {self.structure.spec}"

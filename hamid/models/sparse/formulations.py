@@ -1,6 +1,8 @@
 """Linear formulations of Hamiltonian regression: each turns data into ``A ξ ≈ y``, linear in ξ.
 
-With H = Σ_k ξ_k θ_k the field is dz/dt = Σ_k ξ_k J∇θ_k(z). The formulations differ in what they compare:
+With H = Σ_k ξ_k θ_k the field is dz/dt = Σ_k ξ_k B∇θ_k(z), with B from a :class:`hamid.structures.Structure`
+(canonical J by default; Poisson B(z); port-Hamiltonian J - R(z) with R given). Each formulation is a
+:class:`Formulation` object in :data:`FORMULATION_REGISTRY`; they differ in what they compare:
 
 ``derivative``
     rows ``dz/dt(z_s) = Σ_k ξ_k J∇θ_k(z_s)`` at every sample (derivatives given or estimated).
@@ -23,8 +25,9 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["FORMULATIONS", "field_design", "component_columns", "integral_weights", "sampling_resolution", "LinearSystem",
-           "build_system", "whiten_segment"]
+__all__ = ["FORMULATIONS", "FORMULATION_REGISTRY", "Formulation", "DerivativeFormulation", "IntegralFormulation",
+           "MidpointFormulation", "get_formulation", "field_design", "component_columns", "integral_weights",
+           "sampling_resolution", "LinearSystem", "build_system", "whiten_segment"]
 
 FORMULATIONS = ("auto", "derivative", "integral", "midpoint")
 
@@ -32,55 +35,65 @@ FORMULATIONS = ("auto", "derivative", "integral", "midpoint")
 _CHUNK_SAMPLES = 4096
 
 
-def field_design(library, Z):
-    """Columns J∇θ_k evaluated at states.
+def _structure_of(library, structure):
+    from ...structures import CanonicalStructure
+
+    return CanonicalStructure(library.n_dof) if structure is None else structure
+
+
+def field_design(library, Z, structure=None):
+    """Columns B∇θ_k evaluated at states (B from the structure; canonical J by default).
 
     Parameters
     ----------
-    library : hamid.symbolic.CompiledLibrary with m terms, d degrees of freedom
-    Z : ndarray, shape (..., 2d)
+    library : CompiledLibrary (or SymbolLibrary) with m terms over D state symbols
+    Z : ndarray, shape (..., D)
+    structure : hamid.structures.Structure or None
+        None means the canonical structure of ``library.n_dof`` degrees of freedom.
 
     Returns
     -------
-    F : ndarray, shape (..., 2d, m)
-        ``F[..., i, k] = (J ∇θ_k(z))_i``: ∂θ_k/∂p_i for i < d and -∂θ_k/∂q_{i-d} otherwise.
+    F : ndarray, shape (..., D, m)
+        ``F[..., i, k] = (B ∇θ_k(z))_i``.
     """
-    d = library.n_dof
-    G = library.gradient(Z)  # (..., m, 2d)
-    F = np.empty(G.shape[:-2] + (2 * d, G.shape[-2]))
-    Gt = np.swapaxes(G, -1, -2)  # (..., 2d, m)
-    F[..., :d, :] = Gt[..., d:, :]
-    F[..., d:, :] = -Gt[..., :d, :]
-    return F
+    structure = _structure_of(library, structure)
+    G = library.gradient(Z)  # (..., m, D)
+    return np.swapaxes(structure.apply(G, Z[..., None, :]), -1, -2)
 
 
-def component_columns(library):
-    """Per equation c of dz/dt = J∇H: the library columns whose entry (J∇θ_k)_c is not identically zero,
+def component_columns(library, structure=None):
+    """Per equation c of dz/dt = B∇H: the library columns whose entry (B∇θ_k)_c is not identically zero,
     and a compiled function evaluating just those entries.
 
-    Most entries vanish (∂θ_k/∂p_i = 0 for every term without p_i), so working per component on the nonzero
-    columns only cuts the cost of building ``AᵀA`` by about four for polynomial libraries.
+    Most entries vanish (for J: ∂θ_k/∂p_i = 0 for every term without p_i), so working per component on the
+    nonzero columns only cuts the cost of building ``AᵀA`` by about four for polynomial libraries.
+
+    Parameters
+    ----------
+    library : CompiledLibrary or SymbolLibrary
+    structure : hamid.structures.Structure or None
+        None means canonical.
 
     Returns
     -------
-    list of (cols, f) of length 2d
-        ``cols`` : ndarray of int; ``f(Z)`` : (n, 2d) -> (n, len(cols)).
+    list of (cols, f) of length D
+        ``cols`` : ndarray of int; ``f(Z)`` : (n, D) -> (n, len(cols)).
     """
     from ...symbolic.codegen import compile_exprs
 
-    cached = getattr(library, "_hamid_component_columns", None)
-    if cached is not None:
-        return cached
-    d = library.n_dof
+    structure = _structure_of(library, structure)
+    cache = library.__dict__.setdefault("_hamid_component_columns", {})
+    key = structure.key()
+    if key in cache:
+        return cache[key]
+    fields = [structure.field_exprs(g) for g in library.gradient_exprs]  # (m, D) entries (B∇θ_k)_c
     out = []
-    for c in range(2 * d):
-        # (J∇θ)_c = ∂θ/∂p_c for c < d, -∂θ/∂q_{c-d} otherwise
-        src, sign = (d + c, 1) if c < d else (c - d, -1)
-        exprs = [sign * library.gradient_exprs[k][src] for k in range(library.n_terms)]
+    for c in range(len(library.symbols)):
+        exprs = [fields[k][c] for k in range(library.n_terms)]
         cols = np.array([k for k, e in enumerate(exprs) if e != 0], dtype=int)
         f = compile_exprs([exprs[k] for k in cols], library.symbols, "numpy") if cols.size else None
         out.append((cols, f))
-    library._hamid_component_columns = out
+    cache[key] = out
     return out
 
 
@@ -263,42 +276,47 @@ def _chunks_within_blocks(block_ids, chunk):
             yield s, min(s + chunk, e0)
 
 
-def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, n_blocks=10,
-                 segment_length=256, noise_model=None):
-    """Build the :class:`LinearSystem` of a formulation.
+class Formulation:
+    """A linear formulation: what the rows of ``A ξ ≈ y`` compare, for any structure whose field B(z)∇H is
+    linear in the coefficients ξ of H (canonical, Poisson, port-Hamiltonian with a given R).
 
-    Parameters
+    Attributes
     ----------
-    library : CompiledLibrary (m terms, d degrees of freedom)
-    formulation : {"derivative", "integral", "midpoint"}
-    Z : ndarray, shape (n_traj, n_time, 2d) or (n_samples, 2d)
-    dZ : ndarray shaped like ``Z`` or None
-        Derivatives (required by ``derivative``).
-    t : ndarray, shape (n_time,) or None
-        Sample times (required by ``integral`` and ``midpoint``).
-    weights : ndarray, shape (2d,)
-        Row weight per component (equations are multiplied by it).
-    order : int
-        Stencil size of the integral quadrature.
-    n_blocks : int
-        Number of blocks (cross-validation folds / bootstrap units) to aim for.
-    segment_length : int
-        Trajectories longer than this are cut into segments (each with its own offsets) for the integral form.
-    noise_model : dict or None
-        Integral form only: ``{"jacobian": (n_traj, n_time, 2d, 2d), "sigma": (2d,)}``, the Jacobian of the
-        field J∇H at the samples (from a preliminary fit) and the noise standard deviation per component.
-        The rows of each segment are then whitened (generalized least squares, see :func:`whiten_segment`)
-        and ``weights`` is not used; segments are at most 16 samples long.
-
-    Returns
-    -------
-    LinearSystem
+    name : str
+    needs_trajectory : bool
+        True when the rows need trajectories with sample times (no derivatives used).
+    description : str
+        The row equation, for diagnostics.
     """
-    D = Z.shape[-1]
-    m = library.n_terms
-    weights = np.asarray(weights, dtype=float)
-    components = component_columns(library)
-    if formulation == "derivative":
+
+    name = "formulation"
+    needs_trajectory = True
+    description = ""
+
+    def target(self, Z, dZ, t):
+        """The left-hand side the rows fit, (n_traj, n_time, D) or (n, D); used to scale components."""
+        raise NotImplementedError
+
+    def build(self, library, Z, dZ, t, *, structure, weights, order, n_blocks, segment_length, noise_model):
+        raise NotImplementedError
+
+    def __repr__(self):
+        return f"<formulation {self.name!r}: {self.description}>"
+
+
+class DerivativeFormulation(Formulation):
+    """Rows ``dz/dt(z_s) = Σ_k ξ_k B∇θ_k(z_s)`` at every sample (derivatives given or estimated)."""
+
+    name = "derivative"
+    needs_trajectory = False
+    description = "dz/dt = B grad(theta) xi"
+
+    def target(self, Z, dZ, t):
+        return dZ
+
+    def build(self, library, Z, dZ, t, *, structure, weights, order, n_blocks, segment_length, noise_model):
+        D = Z.shape[-1]
+        components = component_columns(library, structure)
         Zf = Z.reshape(-1, D)
         Yf = dZ.reshape(-1, D)
         n = Zf.shape[0]
@@ -317,33 +335,95 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
                     X = f(Zc) * weights[c] if f is not None else np.zeros((e - s, 0))
                     yield sample_block[s], cols, X, y
 
-        return LinearSystem(m, nb, rows, D, "dz/dt = J grad(theta) xi").accumulate()
+        return LinearSystem(library.n_terms, nb, rows, D, self.description).accumulate()
 
-    if Z.ndim != 3 or t is None:
-        raise ValueError(f"the {formulation} formulation needs trajectories with sample times t")
-    n_traj, n_time = Z.shape[:2]
-    if formulation == "midpoint":
-        if n_time < 2:
+
+class _TrajectoryFormulation(Formulation):
+    """Shared blocking of the trajectory formulations (groups of trajectories, or segments of one)."""
+
+    def _segments(self, n_time, segment_length, noise_model):
+        return [(0, n_time)]
+
+    def _prepare(self, library, Z, t, segments, structure, weights, order, noise_model):
+        """Return ``unit_rows(Zc, a, b, s)`` yielding ``(c, cols, X, y)`` for a chunk of trajectories."""
+        raise NotImplementedError
+
+    def build(self, library, Z, dZ, t, *, structure, weights, order, n_blocks, segment_length, noise_model):
+        if Z.ndim != 3 or t is None:
+            raise ValueError(f"the {self.name} formulation needs trajectories with sample times t")
+        n_traj, n_time, D = Z.shape
+        segments = self._segments(n_time, segment_length, noise_model)
+        unit_rows = self._prepare(library, Z, t, segments, structure, weights, order, noise_model)
+        # blocks: groups of whole trajectories when there are several, else the segments of the one trajectory
+        if n_traj >= 2:
+            tb, nb = _block_ids(n_traj, n_blocks)
+            seg_block = None
+        else:
+            tb = np.zeros(1, dtype=int)
+            seg_block, nb = _block_ids(len(segments), n_blocks)
+        per_chunk = max(1, _CHUNK_SAMPLES // max(n_time, 1))
+
+        def rows():
+            for s, e in _chunks_within_blocks(tb, per_chunk):
+                for i, (a, b) in enumerate(segments):
+                    block = tb[s] if seg_block is None else seg_block[i]
+                    for _, cols, X, y in unit_rows(Z[s:e, a:b], a, b, s):
+                        yield block, cols, X, y
+
+        out = LinearSystem(library.n_terms, nb, rows, D, self.description)
+        out.n_segments = n_traj * len(segments) if self.name == "integral" else 0
+        return out.accumulate()
+
+
+class MidpointFormulation(_TrajectoryFormulation):
+    """Rows ``(z_{n+1} - z_n) / h_n = Σ_k ξ_k B∇θ_k((z_n + z_{n+1}) / 2)`` (symplectic, O(h²) biased)."""
+
+    name = "midpoint"
+    description = "(z[n+1]-z[n])/h = B grad(theta)((z[n]+z[n+1])/2) xi"
+
+    def target(self, Z, dZ, t):
+        return np.diff(Z, axis=1) / np.diff(t)[None, :, None]
+
+    def _prepare(self, library, Z, t, segments, structure, weights, order, noise_model):
+        if Z.shape[1] < 2:
             raise ValueError("the midpoint formulation needs at least 2 samples per trajectory")
+        D = Z.shape[-1]
         h = np.diff(t)
+        components = component_columns(library, structure)
 
-        def unit_rows(Zc, a, b):  # Zc (k, L, 2d)
+        def unit_rows(Zc, a, b, s):  # Zc (k, L, D)
             Zm = (0.5 * (Zc[:, 1:] + Zc[:, :-1])).reshape(-1, D)
             Y = np.diff(Zc, axis=1) / h[a:b - 1, None]
             for c, (cols, f) in enumerate(components):
                 X = f(Zm) * weights[c] if f is not None else np.zeros((Zm.shape[0], 0))
                 yield c, cols, X, Y[..., c].reshape(-1) * weights[c]
 
-        segments = [(0, n_time)]
-        description = "(z[n+1]-z[n])/h = J grad(theta)((z[n]+z[n+1])/2) xi"
-    elif formulation == "integral":
+        return unit_rows
+
+
+class IntegralFormulation(_TrajectoryFormulation):
+    """Rows ``z(t_n) - c = Σ_k ξ_k ∫ B∇θ_k(z(t)) dt`` per segment, offsets c eliminated by centring; with a
+    noise model the rows of each segment are whitened (:func:`whiten_segment`)."""
+
+    name = "integral"
+    description = "z(t) - c = integral of B grad(theta) xi dt"
+
+    def target(self, Z, dZ, t):
+        return Z - Z.mean(axis=1, keepdims=True)
+
+    def _segments(self, n_time, segment_length, noise_model):
         if n_time < 3:
             raise ValueError(f"the integral formulation needs at least 3 samples per trajectory, got {n_time}")
         if noise_model is not None:
             segment_length = min(segment_length, _GLS_SEGMENT)
         n_seg = max(1, int(np.ceil(n_time / segment_length)))
         cuts = np.linspace(0, n_time, n_seg + 1).round().astype(int)
-        segments = [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+        return [(int(a), int(b)) for a, b in zip(cuts[:-1], cuts[1:])]
+
+    def _prepare(self, library, Z, t, segments, structure, weights, order, noise_model):
+        D = Z.shape[-1]
+        m = library.n_terms
+        components = component_columns(library, structure)
         operators, cumulative = {}, {}
         for a, b in segments:
             # cumulative integral operator C (L, L): row n integrates from t_a to t_{a+n}; then centred,
@@ -358,12 +438,14 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
             sigma = np.asarray(noise_model["sigma"], dtype=float)
             all_cols = np.arange(m)
 
-        def unit_rows_gls(Zc, a, b, s):
-            F = field_design(library, Zc)  # (k, L, D, m)
-            X, y = whiten_segment(cumulative[(a, b)], F, Zc, jac[s:s + Zc.shape[0], a:b], sigma)
-            yield 0, all_cols, X.reshape(-1, m), y.reshape(-1)
+            def unit_rows_gls(Zc, a, b, s):
+                F = field_design(library, Zc, structure)  # (k, L, D, m)
+                X, y = whiten_segment(cumulative[(a, b)], F, Zc, jac[s:s + Zc.shape[0], a:b], sigma)
+                yield 0, all_cols, X.reshape(-1, m), y.reshape(-1)
 
-        def unit_rows(Zc, a, b):
+            return unit_rows_gls
+
+        def unit_rows(Zc, a, b, s):
             k, L = Zc.shape[:2]
             Zflat = Zc.reshape(-1, D)
             Y = Zc - Zc.mean(axis=1, keepdims=True)
@@ -375,29 +457,56 @@ def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, 
                     X = np.matmul(op, f(Zflat).reshape(k, L, -1)).reshape(k * L, -1) * weights[c]
                 yield c, cols, X, Y[..., c].reshape(-1) * weights[c]
 
-        description = "z(t) - c = integral of J grad(theta) xi dt"
-    else:
-        raise ValueError(f"unknown formulation {formulation!r}; valid: {', '.join(FORMULATIONS)}")
+        return unit_rows
 
-    # blocks: groups of whole trajectories when there are several, else the segments of the one trajectory
-    if n_traj >= 2:
-        tb, nb = _block_ids(n_traj, n_blocks)
-        seg_block = None
-    else:
-        tb = np.zeros(1, dtype=int)
-        seg_block, nb = _block_ids(len(segments), n_blocks)
-    per_chunk = max(1, _CHUNK_SAMPLES // max(n_time, 1))
 
-    def rows():
-        for s, e in _chunks_within_blocks(tb, per_chunk):
-            for i, (a, b) in enumerate(segments):
-                block = tb[s] if seg_block is None else seg_block[i]
-                units = (unit_rows(Z[s:e, a:b], a, b) if noise_model is None or formulation != "integral"
-                         else unit_rows_gls(Z[s:e, a:b], a, b, s))
-                for _, cols, X, y in units:
-                    yield block, cols, X, y
+#: the formulation registry: name -> Formulation (``auto`` is resolved by the estimators)
+FORMULATION_REGISTRY = {f.name: f for f in (DerivativeFormulation(), IntegralFormulation(), MidpointFormulation())}
 
-    out = LinearSystem(m, nb, rows, D, description)
-    if formulation == "integral":
-        out.n_segments = n_traj * len(segments)
-    return out.accumulate()
+
+def get_formulation(name):
+    """A :class:`Formulation` by name (or the object itself); unknown names list the valid ones."""
+    if isinstance(name, Formulation):
+        return name
+    if name not in FORMULATION_REGISTRY:
+        raise ValueError(f"unknown formulation {name!r}; valid: {', '.join(FORMULATION_REGISTRY)}")
+    return FORMULATION_REGISTRY[name]
+
+
+def build_system(library, formulation, Z, dZ=None, t=None, *, weights, order=6, n_blocks=10,
+                 segment_length=256, noise_model=None, structure=None):
+    """Build the :class:`LinearSystem` of a formulation.
+
+    Parameters
+    ----------
+    library : CompiledLibrary or SymbolLibrary (m terms over the D state symbols)
+    formulation : {"derivative", "integral", "midpoint"} or Formulation
+    Z : ndarray, shape (n_traj, n_time, D) or (n_samples, D)
+    dZ : ndarray shaped like ``Z`` or None
+        Derivatives (required by ``derivative``).
+    t : ndarray, shape (n_time,) or None
+        Sample times (required by ``integral`` and ``midpoint``).
+    weights : ndarray, shape (D,)
+        Row weight per component (equations are multiplied by it).
+    order : int
+        Stencil size of the integral quadrature.
+    n_blocks : int
+        Number of blocks (cross-validation folds / bootstrap units) to aim for.
+    segment_length : int
+        Trajectories longer than this are cut into segments (each with its own offsets) for the integral form.
+    noise_model : dict or None
+        Integral form only: ``{"jacobian": (n_traj, n_time, D, D), "sigma": (D,)}``, the Jacobian of the
+        field B∇H at the samples (from a preliminary fit) and the noise standard deviation per component.
+        The rows of each segment are then whitened (generalized least squares, see :func:`whiten_segment`)
+        and ``weights`` is not used; segments are at most 16 samples long.
+    structure : hamid.structures.Structure or None
+        How ∇θ becomes a field column; None means canonical J.
+
+    Returns
+    -------
+    LinearSystem
+    """
+    form = get_formulation(formulation)
+    structure = _structure_of(library, structure)
+    return form.build(library, Z, dZ, t, structure=structure, weights=np.asarray(weights, dtype=float),
+                      order=order, n_blocks=n_blocks, segment_length=segment_length, noise_model=noise_model)
