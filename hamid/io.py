@@ -72,6 +72,20 @@ class Dataset:
         dz = self.derivatives()
         return z, (None if dz is None else dz.reshape(-1, 2 * self.n_dof))
 
+    def __repr__(self):
+        # one line: the dataclass default prints every array (4,000 lines for the bundled pendulum)
+        if self.is_trajectory:
+            n_traj, n_time, d = self.q.shape
+            layout = f"{n_traj} trajectories x {n_time} samples"
+        else:
+            layout = f"{self.q.shape[0]} samples"
+            d = self.q.shape[1]
+        parts = [layout, f"d={d}"]
+        if self.t is not None:
+            parts.append(f"t=[{self.t[0]:.6g}, {self.t[-1]:.6g}]")
+        parts.append("with dq, dp" if self.has_derivatives else "no derivatives")
+        return f"Dataset({', '.join(parts)})"
+
 
 def _as_float_array(name, value):
     # converting would silently drop imaginary parts, turn booleans into 0/1 and parse strings: refuse them

@@ -14,11 +14,12 @@ from functools import lru_cache
 
 import sympy as sp
 
+from hamid.structures import CanonicalStructure
 from hamid.symbolic.codegen import compile_exprs
 from hamid.symbolic.symbols import parse_expression, state_symbols
 
-__all__ = ["System", "IntegratorError", "sympy_system", "gradient_system", "field_system", "describe_expr",
-           "separability_witness"]
+__all__ = ["System", "IntegratorError", "sympy_system", "gradient_system", "field_system", "structure_system",
+           "describe_expr", "separability_witness"]
 
 
 class IntegratorError(ValueError):
@@ -110,7 +111,7 @@ def _sympy_parts(H, d):
     symbols = qs + ps
     dHdq = tuple(sp.diff(H, s) for s in qs)
     dHdp = tuple(sp.diff(H, s) for s in ps)
-    field = dHdp + tuple(-e for e in dHdq)
+    field = CanonicalStructure(d).field_exprs(dHdq + dHdp)
     separable = separability_witness(H, d) is None
     return symbols, qs, ps, dHdq, dHdp, field, separable
 
@@ -213,9 +214,10 @@ def gradient_system(model, d, ops):
     grad = _checked(model.hamiltonian_gradient, ops, D, f"{type(model).__name__}.hamiltonian_gradient")
     separable = bool(getattr(model, "separable", False))
 
+    structure = CanonicalStructure(d)
+
     def field(z):
-        g = grad(z)
-        return ops.cat((g[:, d:], -g[:, :d]))
+        return structure.apply(grad(z), z)
 
     def drift_rate(q, p):
         return grad(ops.cat((q, p)))[:, d:]
@@ -249,8 +251,45 @@ def field_system(field, D, separable, ops):
                   kick_rate=kick_rate, kick_sign=1.0, jacobian=jacobian)
 
 
-def hamiltonian_system(hamiltonian, d, ops):
-    """Resolve what :func:`hamid.integrators.integrate` accepts as a Hamiltonian into a :class:`System`."""
+def structure_system(H, structure, backend):
+    """System of dz/dt = B(z)∇H for a SymPy ``H`` and a non-canonical :class:`hamid.structures.Structure`
+    (Poisson, or port-Hamiltonian with R ≠ 0): the field and its exact Jacobian come from the structure."""
+    D = structure.dim
+    symbols = structure.symbols
+    field_fn = _lazy(lambda: structure.hamiltonian_field(H), symbols, backend)
+    jac_fn = _lazy(lambda: structure.jacobian_exprs(H), symbols, backend)
+
+    def field(z):
+        return field_fn()(z)
+
+    def jacobian(z):
+        return jac_fn()(z).reshape(z.shape[0], D, D)
+
+    return System(dim=D, field=field, separable=False,
+                  label=f"H = {describe_expr(H)} with structure {structure.spec}", kind="structure",
+                  jacobian=jacobian, expression=None)
+
+
+def _structure_expression(hamiltonian, structure):
+    if isinstance(hamiltonian, str):
+        return parse_expression(hamiltonian, structure.symbols)
+    expr = hamiltonian if isinstance(hamiltonian, sp.Expr) else getattr(hamiltonian, "hamiltonian_", None)
+    if not isinstance(expr, sp.Expr):
+        raise TypeError(f"with structure {structure.spec!r} the hamiltonian must be a SymPy expression, a string or "
+                        f"a fitted model with a SymPy hamiltonian_, got {type(hamiltonian).__name__}")
+    unknown = sorted(str(s) for s in expr.free_symbols if s not in set(structure.symbols))
+    if unknown:
+        raise IntegratorError(f"hamiltonian {describe_expr(expr)} uses symbol(s) {unknown} that are not state symbols "
+                              f"of structure {structure.spec}: {[str(s) for s in structure.symbols]}")
+    return expr
+
+
+def hamiltonian_system(hamiltonian, d, ops, structure=None):
+    """Resolve what :func:`hamid.integrators.integrate` accepts as a Hamiltonian into a :class:`System`.
+
+    ``structure`` (a :class:`hamid.structures.Structure`) other than canonical gives dz/dt = B(z)∇H."""
+    if structure is not None and not structure.partitioned:
+        return structure_system(_structure_expression(hamiltonian, structure), structure, ops.name)
     if isinstance(hamiltonian, (sp.Expr, str)):
         return sympy_system(as_expression(hamiltonian, d), d, ops.name)
     try:

@@ -7,12 +7,14 @@ import warnings
 import numpy as np
 import sympy as sp
 
-from ...io import validate_data
+from ...io import validate_data, validate_states
+from ...structures import (CanonicalStructure, PortHamiltonianStructure, StructureError, casimir_directions,
+                           compile_library, get_structure)
 from ...symbolic.libraries import Library, PolynomialLibrary, parse_library_spec
 from ...symbolic.symbols import state_symbols
 from ..base import HamidModel
 from .differentiation import differentiate, get_differentiator
-from .formulations import FORMULATIONS, build_system, sampling_resolution
+from .formulations import FORMULATIONS, build_system, field_design, get_formulation, sampling_resolution
 from .optimizers import get_optimizer
 from .selection import normalize_gram, variance_inflation
 
@@ -45,24 +47,48 @@ def _resolve_library(library):
 _NOISE_FLOOR = 1e-3
 
 
+def _check_work(compiled, Z, n_blocks):
+    """Bound a fit's work and memory before the system is built: terms x samples x equations evaluations of
+    library derivatives, and the per-block Gram matrices (n_blocks x m x m)."""
+    from ... import limits
+
+    m, D = compiled.n_terms, Z.shape[-1]
+    n = int(np.prod(Z.shape[:-1]))
+    limits.check_count(m * n * D, "MAX_DESIGN_ENTRIES",
+                       f"the design (library terms x samples x equations = {m} x {n} x {D})")
+    limits.check_array_bytes((min(n_blocks, n), m, m), "the Gram matrices of the fit")
+
+
+def _check_finite_system(system, compiled):
+    """Library columns that overflow float64 on the data (q ~ 1e300 makes q**2 infinite) would otherwise give
+    H = 0 with a zero residual: refuse them, naming the term."""
+    diag = np.einsum("bkk->k", system.gram)
+    bad = np.flatnonzero(~np.isfinite(diag))
+    if bad.size:
+        names = ", ".join(compiled.names[k] for k in bad[:5]) + (f" and {bad.size - 5} more" if bad.size > 5 else "")
+        raise ValueError(f"library term(s) {names} overflow float64 on these data (their derivatives or their "
+                         "squares are infinite or NaN); rescale the data or drop those terms")
+    if not (np.all(np.isfinite(system.rhs)) and np.all(np.isfinite(system.yy))):
+        raise ValueError("the regression targets overflow float64 on these data; rescale the data")
+
+
 def _relative_residual(system, coef):
     G, b, yy, _ = system.total
     res = max(yy - 2 * coef @ b + coef @ G @ coef, 0.0)
     return float(np.sqrt(res / yy)) if yy > 0 else 0.0
 
 
-def _field_jacobian(compiled, coef, Z):
-    """Jacobian of the field J∇H (H = Σ coef_k θ_k) at states ``Z`` (..., 2d) -> (..., 2d, 2d), from the
-    exact second derivatives of H (compiled once per fitted H)."""
+def _field_jacobian(compiled, coef, Z, structure=None):
+    """Jacobian of the field B∇H (H = Σ coef_k θ_k, B from ``structure``, canonical by default) at states
+    ``Z`` (..., D) -> (..., D, D), from the exact second derivatives of H (compiled once per fitted H)."""
     from ...symbolic.codegen import compile_exprs
 
     D = Z.shape[-1]
-    d = D // 2
+    if structure is None:
+        structure = CanonicalStructure(D // 2)
     syms = list(compiled.symbols)
     H = sp.Add(*[sp.Float(repr(float(coef[k]))) * compiled.expressions[k] for k in np.flatnonzero(coef)])
-    grad = [sp.diff(H, v) for v in syms]
-    field = grad[d:] + [-g for g in grad[:d]]
-    exprs = [sp.diff(f, v) for f in field for v in syms]
+    exprs = list(structure.jacobian_exprs(H))
     flat = Z.reshape(-1, D)
     values = compile_exprs(exprs, syms, "numpy")(flat)
     return np.asarray(values, dtype=float).reshape(Z.shape + (D,))
@@ -144,6 +170,13 @@ class SparseHamiltonian(HamidModel):
         If > 0, refit on that many bootstrap resamples of the blocks and report inclusion probabilities.
     random_state : int or None
         Seed of the bootstrap and of randomized optimizers.
+    structure : str or hamid.structures.Structure, default "canonical"
+        How ∇H becomes the field: ``"canonical"`` (J∇H on q, p), ``"poisson:NAME"`` or
+        ``"poisson:[[...]]"`` (B(z)∇H on z1..zD, data given as ``fit(z=..., dz=..., t=...)``), or a
+        :class:`hamid.structures.PortHamiltonianStructure` with a known R. Poisson fits find the Casimir
+        directions inside the library (``casimirs_``) and report H in the gauge where the last library term
+        of each has coefficient 0 (``gauge_terms_``); H + f(C) gives the same field for every Casimir C.
+        An unknown R: :class:`SparsePortHamiltonian`; Lagrangians: :class:`SparseLagrangian`.
 
     Attributes
     ----------
@@ -182,7 +215,8 @@ class SparseHamiltonian(HamidModel):
 
     def __init__(self, library=None, optimizer=None, differentiation=None, formulation="auto",
                  normalize_columns=True, quadrature_order=8, n_blocks=10, snap=None,
-                 collinearity_threshold=1e6, n_bootstrap=0, random_state=None):
+                 collinearity_threshold=1e6, n_bootstrap=0, random_state=None, structure="canonical"):
+        self.structure = structure
         self.library = library
         self.optimizer = optimizer
         self.differentiation = differentiation
@@ -205,19 +239,47 @@ class SparseHamiltonian(HamidModel):
                 raise ValueError(f"{name} must be an integer >= {low}, got {v!r}")
         if isinstance(self.n_bootstrap, bool) or not isinstance(self.n_bootstrap, (int, np.integer)) or self.n_bootstrap < 0:
             raise ValueError(f"n_bootstrap must be an integer >= 0, got {self.n_bootstrap!r}")
+        from ... import limits
+
+        limits.check_count(int(self.n_bootstrap), "MAX_RESAMPLES", "n_bootstrap")
         if self.snap is not None and not (isinstance(self.snap, (int, float)) and 0 <= self.snap < 1):
             raise ValueError(f"snap must be None or a relative tolerance in [0, 1), got {self.snap!r}")
 
-    def fit(self, q, p, t=None, dq=None, dp=None):
-        """Fit H to phase-space data.
+    def _validated(self, q, p, t, dq, dp, z, dz):
+        """(Z, dZ or None, t or None, is_trajectory) from either (q, p, dq, dp) or (z, dz)."""
+        if z is not None:
+            if q is not None or p is not None or dq is not None or dp is not None:
+                raise ValueError("give the states either as q, p (canonical) or as z, not both")
+            data = validate_states(z, t=t, dz=dz)
+            return data.z, data.dz, data.t, data.is_trajectory
+        if q is None or p is None:
+            raise ValueError("no data: pass q and p (canonical states) or z (non-canonical states)")
+        data = validate_data(q, p, t=t, dq=dq, dp=dp)
+        return data.states(), data.derivatives(), data.t, data.is_trajectory
+
+    def _resolve_structure(self, D):
+        structure = get_structure(self.structure, dim=D)
+        if structure.kind == "lagrangian":
+            raise StructureError("the Lagrangian structure is fitted by SparseLagrangian (data q, qdot), not "
+                                 "SparseHamiltonian")
+        if structure.kind == "port" and type(self) is SparseHamiltonian and isinstance(self.structure, str):
+            raise StructureError("structure 'port' estimates R as well: use SparsePortHamiltonian (or pass a "
+                                 "PortHamiltonianStructure with a known damping matrix)")
+        return structure
+
+    def fit(self, q=None, p=None, t=None, dq=None, dp=None, *, z=None, dz=None):
+        """Fit H to data.
 
         Parameters
         ----------
         q, p : array_like, shape (n_traj, n_time, d), (n_samples, d) or (n_samples,)
+            Canonical states (structures ``canonical`` and ``port``).
         t : array_like, shape (n_time,), optional
             Sample times; needed for trajectories without derivatives.
         dq, dp : array_like shaped like ``q``, optional
             Time derivatives. Without them the data must be trajectories with ``t``.
+        z, dz : array_like, shape (n_traj, n_time, D) or (n_samples, D), keyword only
+            Non-canonical states (and optional derivatives) in the symbols z1..zD, instead of q, p.
 
         Returns
         -------
@@ -225,84 +287,50 @@ class SparseHamiltonian(HamidModel):
         """
         start = time.perf_counter()
         self._check_params()
-        data = validate_data(q, p, t=t, dq=dq, dp=dp)
+        Z, dZ_given, t, is_traj = self._validated(q, p, t, dq, dp, z, dz)
+        structure = self._resolve_structure(Z.shape[-1])
         library = _resolve_library(self.library)
         optimizer = get_optimizer(self.optimizer)
-        d = data.n_dof
-        compiled = library.compile(d)
-        Z = data.states()
-        form = self.formulation
-        if form == "auto":
-            form = "derivative" if data.has_derivatives else "integral"
-        if form in ("integral", "midpoint") and not (data.is_trajectory and data.t is not None):
-            raise ValueError(f"the {form} formulation needs trajectories q, p of shape (n_traj, n_time, d) with "
-                             "sample times t")
-        resolution = sampling_resolution(Z) if data.is_trajectory else float("nan")
-        dZ = None
-        estimated = False
-        chosen_differentiation = None
-        if form == "derivative":
-            if data.has_derivatives:
-                dZ = data.derivatives()
-            else:
-                if not (data.is_trajectory and data.t is not None):
-                    raise ValueError("without dq, dp the data must be trajectories (n_traj, n_time, d) with times t")
-                differentiator = get_differentiator(self.differentiation)
-                dZ = differentiate(differentiator, Z, data.t)
-                estimated = True
-                chosen_differentiation = getattr(differentiator, "choices_", None)
-            target = dZ
-        elif form == "integral":
-            target = Z - Z.mean(axis=1, keepdims=True)
-        else:
-            target = np.diff(Z, axis=1) / np.diff(data.t)[None, :, None]
-        rms = np.sqrt(np.mean(target.reshape(-1, 2 * d) ** 2, axis=0))
-        positive = rms[rms > 0]
-        weights = 1.0 / np.where(rms > 0, rms, positive.max() if positive.size else 1.0)
-        system = build_system(compiled, form, Z, dZ, data.t, weights=weights, order=int(self.quadrature_order),
-                              n_blocks=int(self.n_blocks))
-        diagnostics = self._diagnose(system, compiled)
-        coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns), random_state=self.random_state)
-        coef = np.asarray(coef, dtype=float).reshape(-1)
-        noise_sigma = None
-        if form == "integral" and _relative_residual(system, coef) > _NOISE_FLOOR:
-            # noisy states: refit with the rows whitened by the integral form's own noise model (generalized
-            # least squares), the field's Jacobian from the previous fit, the noise level re-estimated
-            sigma = 1.0 / weights
-            for step in range(2):
-                if step:
-                    sigma = sigma * _whitened_scale(system, coef)
-                model_jac = _field_jacobian(compiled, coef, Z)
-                system = build_system(compiled, form, Z, dZ, data.t, weights=weights,
-                                      order=int(self.quadrature_order), n_blocks=int(self.n_blocks),
-                                      noise_model={"jacobian": model_jac, "sigma": sigma})
-                coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns),
-                                             random_state=self.random_state)
-                coef = np.asarray(coef, dtype=float).reshape(-1)
-            noise_sigma = sigma
+        compiled = compile_library(library, structure)
+        _check_work(compiled, Z, int(self.n_blocks))
+        form, dZ, estimated, chosen_differentiation = self._prepare_targets(Z, dZ_given, t, is_traj)
+        resolution = sampling_resolution(Z) if is_traj else float("nan")
+        fit_lib, keep, casimir_info = self._gauge(compiled, structure, Z)
+        coef_r, system, info, noise_sigma, weights = self._solve_linear(fit_lib, structure, form, Z, dZ, t,
+                                                                         optimizer)
+        coef = np.zeros(compiled.n_terms)
+        coef[keep] = coef_r
+        diagnostics = system.diagnostics
+        self.structure_ = structure
         self.library_ = compiled
-        self.n_dof_ = d
-        self.n_features_in_ = 2 * d
+        self.n_dof_ = structure.n_dof if structure.partitioned or structure.kind == "port" else None
+        self.n_features_in_ = Z.shape[-1]
         self.feature_names_ = list(compiled.names)
-        self.formulation_ = form
+        self.formulation_ = form.name
+        self._store_casimirs(structure, casimir_info)
         self._set_coefficients(coef, None)
         if self.snap is not None:
             self._snap_inplace(float(self.snap), 12)
         G, b, yy, n = system.total
-        res = max(yy - 2 * self.coef_ @ b + self.coef_ @ G @ self.coef_, 0.0)
+        c = self.coef_[keep]
+        res = max(yy - 2 * c @ b + c @ G @ c, 0.0)
         diagnostics.update({
-            "formulation": form,
-            "derivatives": "given" if data.has_derivatives and form == "derivative" else (
+            "formulation": form.name,
+            "structure": structure.spec,
+            "derivatives": "given" if dZ_given is not None and form.name == "derivative" else (
                 "estimated" if estimated else "not used"),
             "optimizer": type(optimizer).__name__,
             "criterion": info.get("criterion"),
-            "n_dof": d,
+            "n_dof": self.n_dof_,
             "n_rows": n,
             "n_library_terms": compiled.n_terms,
             "n_selected_terms": int(self.support_.sum()),
             "relative_residual": float(np.sqrt(res / yy)) if yy > 0 else 0.0,
             "sampling_resolution": None if np.isnan(resolution) else resolution,
         })
+        if self.casimirs_:
+            diagnostics["casimirs"] = [str(c) for c in self.casimirs_]
+            diagnostics["gauge_terms"] = list(self.gauge_terms_)
         if noise_sigma is not None:
             diagnostics["noise_model"] = "whitened integral form (generalized least squares)"
             diagnostics["noise_std"] = [float(v) for v in noise_sigma]
@@ -311,9 +339,9 @@ class SparseHamiltonian(HamidModel):
         self.selection_path_ = info.get("path", [])
         self.inclusion_probabilities_ = None
         if "ensemble_inclusion" in info:
-            self.inclusion_probabilities_ = np.asarray(info["ensemble_inclusion"])
+            self.inclusion_probabilities_ = self._expand(np.asarray(info["ensemble_inclusion"]), keep)
         if self.n_bootstrap > 0:
-            self.inclusion_probabilities_ = self._bootstrap(system, optimizer)
+            self.inclusion_probabilities_ = self._expand(self._bootstrap(system, optimizer), keep)
         if self.inclusion_probabilities_ is not None:
             diagnostics["inclusion_probabilities"] = {
                 name: float(pr) for name, pr in zip(self.feature_names_, self.inclusion_probabilities_) if pr > 0
@@ -323,18 +351,129 @@ class SparseHamiltonian(HamidModel):
         self.diagnostics_ = diagnostics
         return self
 
+    @staticmethod
+    def _expand(values, keep):
+        out = np.zeros(len(keep))
+        out[keep] = values
+        return out
+
+    def _prepare_targets(self, Z, dZ_given, t, is_traj):
+        """Resolve the formulation; estimate derivatives when the derivative form needs them."""
+        name = self.formulation
+        if name == "auto":
+            name = "derivative" if dZ_given is not None else "integral"
+        form = get_formulation(name)
+        if form.needs_trajectory and not (is_traj and t is not None):
+            raise ValueError(f"the {form.name} formulation needs trajectories of shape (n_traj, n_time, D) with "
+                             "sample times t")
+        dZ, estimated, chosen = None, False, None
+        if form.name == "derivative":
+            if dZ_given is not None:
+                dZ = dZ_given
+            else:
+                if not (is_traj and t is not None):
+                    raise ValueError("without derivatives the data must be trajectories (n_traj, n_time, D) with "
+                                     "times t")
+                differentiator = get_differentiator(self.differentiation)
+                dZ = differentiate(differentiator, Z, t)
+                estimated = True
+                chosen = getattr(differentiator, "choices_", None)
+        return form, dZ, estimated, chosen
+
+    def _gauge(self, compiled, structure, Z):
+        """For structures with Casimirs: drop one library term per Casimir direction (the gauge).
+
+        Returns the library to fit, the indices of its terms in ``compiled`` and the Casimir information.
+        """
+        keep = np.arange(compiled.n_terms)
+        if structure.partitioned:
+            return compiled, keep, None
+        flat = Z.reshape(-1, Z.shape[-1])
+        step = max(1, flat.shape[0] // 2000)
+        F = field_design(compiled, flat[::step], structure)  # (n, D, m)
+        directions, pivots, exprs = casimir_directions(F.reshape(-1, compiled.n_terms), compiled.names,
+                                                       compiled.expressions)
+        info = {"directions": directions, "pivots": pivots, "exprs": exprs}
+        if not pivots:
+            return compiled, keep, info
+        keep = np.array([k for k in range(compiled.n_terms) if k not in set(pivots)], dtype=int)
+        if keep.size == 0:
+            raise StructureError("every library term is a Casimir of this structure: its field is identically "
+                                 "zero, so H cannot be identified; add other terms")
+        from ...structures import SymbolLibrary
+
+        return SymbolLibrary([compiled.expressions[k] for k in keep], compiled.symbols), keep, info
+
+    def _store_casimirs(self, structure, info):
+        known = list(structure.casimirs)
+        self.casimir_directions_ = None if info is None else info["directions"]
+        self.gauge_terms_ = [] if info is None else [self.feature_names_[k] for k in info["pivots"]]
+        found = [] if info is None else list(info["exprs"])
+        out = list(known)
+        for e in found:
+            if not any(sp.simplify(e - c) == 0 or sp.simplify(e + c) == 0 for c in out):
+                out.append(e)
+        self.casimirs_ = out
+
+    def _weights(self, target, D):
+        rms = np.sqrt(np.mean(target.reshape(-1, D) ** 2, axis=0))
+        if not np.all(np.isfinite(rms)):
+            top = float(np.max(np.abs(target)))
+            raise ValueError(f"the regression targets reach {top:.3g} in magnitude: their squares overflow float64; "
+                             "rescale the data (e.g. to values of order 1)")
+        positive = rms[rms > 0]
+        return 1.0 / np.where(rms > 0, rms, positive.max() if positive.size else 1.0)
+
+    def _solve_linear(self, compiled, structure, form, Z, dZ, t, optimizer, weights=None):
+        """Build and solve the linear system of ``form`` for ``structure``; the GLS refit for noisy states."""
+        D = Z.shape[-1]
+        if weights is None:
+            weights = self._weights(form.target(Z, dZ, t), D)
+        kw = dict(weights=weights, order=int(self.quadrature_order), n_blocks=int(self.n_blocks),
+                  structure=structure)
+        system = build_system(compiled, form, Z, dZ, t, **kw)
+        _check_finite_system(system, compiled)
+        system.diagnostics = self._diagnose(system, compiled)
+        coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns), random_state=self.random_state)
+        coef = np.asarray(coef, dtype=float).reshape(-1)
+        noise_sigma = None
+        if form.name == "integral" and _relative_residual(system, coef) > _NOISE_FLOOR:
+            # noisy states: refit with the rows whitened by the integral form's own noise model (generalized
+            # least squares), the field's Jacobian from the previous fit, the noise level re-estimated
+            sigma = 1.0 / weights
+            diagnostics = system.diagnostics
+            for step in range(2):
+                if step:
+                    sigma = sigma * _whitened_scale(system, coef)
+                model_jac = _field_jacobian(compiled, coef, Z, structure)
+                system = build_system(compiled, form, Z, dZ, t, noise_model={"jacobian": model_jac, "sigma": sigma},
+                                      **kw)
+                coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns),
+                                             random_state=self.random_state)
+                coef = np.asarray(coef, dtype=float).reshape(-1)
+            system.diagnostics = diagnostics
+            noise_sigma = sigma
+        return coef, system, info, noise_sigma, weights
+
     def _diagnose(self, system, compiled):
         G, b, yy, n = system.total
         m = compiled.n_terms
         Gn, _, _ = normalize_gram(G, b)
         w = np.linalg.eigvalsh(Gn)
         rank = int(np.sum(w > max(w[-1], 1e-300) * 1e-12))
-        out = {"rank": rank, "condition_number": float(w[-1] / w[0]) if w[0] > 0 else float("inf")}
+        out = {"rank": rank, "condition_number": float(w[-1] / w[0]) if w[0] > 0 else float("inf"),
+               "warnings": []}
+
+        def warn(message, category):
+            # kept in diagnostics_["warnings"] too, as "Category: message" (the form hamid discover prints)
+            out["warnings"].append(f"{category.__name__}: {message}")
+            warnings.warn(message, category, stacklevel=4)
+
         if n < m or rank < m:
             why = (f"{n} equations for {m} library terms" if n < m else
                    f"the design has rank {rank} < {m} library terms on these data")
-            warnings.warn(f"underdetermined system: {why}; some coefficients are not identifiable from the data",
-                          UnderdeterminedWarning, stacklevel=3)
+            warn(f"underdetermined system: {why}; some coefficients are not identifiable from the data",
+                 UnderdeterminedWarning)
             out["underdetermined"] = True
         else:
             out["underdetermined"] = False
@@ -342,14 +481,17 @@ class SparseHamiltonian(HamidModel):
         flagged = np.flatnonzero(~(vif <= self.collinearity_threshold))
         out["max_vif"] = float(np.max(vif)) if np.all(np.isfinite(vif)) else float("inf")
         out["collinear_terms"] = [compiled.names[k] for k in flagged]
-        if flagged.size and not out["underdetermined"]:
-            worst = flagged[np.argsort(-vif[flagged])][:6]
+        if flagged.size:
+            # the worst few by name: a poly:30 library flags hundreds of terms, and the warning is one line
+            worst = flagged[np.argsort(-vif[flagged], kind="stable")][:6]
             shown = ", ".join(f"{compiled.names[k]} (VIF {vif[k]:.1e})" for k in worst)
-            warnings.warn(
+            if flagged.size > worst.size:
+                shown += f" and {flagged.size - worst.size} more (diagnostics_['collinear_terms'] lists all)"
+            warn(
                 f"library columns are nearly collinear on these data: {shown}; each is reproduced by the others to "
                 "within 1/sqrt(VIF), so a fit may trade one for a combination of others (e.g. cos q for its Taylor "
                 "terms on a small domain). Sample a wider domain or remove redundant terms.",
-                CollinearityWarning, stacklevel=3,
+                CollinearityWarning,
             )
         return out
 
@@ -424,6 +566,8 @@ class SparseHamiltonian(HamidModel):
     def separable(self) -> bool:
         """True when the fitted H is a sum T(p) + V(q) (no term mixes positions and momenta)."""
         self._check_fitted()
+        if not self._structure().partitioned:
+            return False
         qs, ps = state_symbols(self.n_dof_)
         Q, P = set(qs), set(ps)
         for term in sp.Add.make_args(self.hamiltonian_):
@@ -432,24 +576,25 @@ class SparseHamiltonian(HamidModel):
                 return False
         return True
 
+    def _structure(self):
+        # models fitted (or loaded) before structures existed are canonical
+        structure = getattr(self, "structure_", None)
+        return CanonicalStructure(self.n_dof_) if structure is None else structure
+
     def equations(self):
-        """Hamilton's equations of the fitted H.
+        """The equations of motion of the fitted H in its structure, dz/dt = B(z)∇H.
 
         Returns
         -------
-        list of sympy.Eq, length 2d
-            ``Derivative(q_i(t), t) = ∂H/∂p_i`` then ``Derivative(p_i(t), t) = -∂H/∂q_i`` (right-hand sides
-            in the plain state symbols).
+        list of sympy.Eq, length D
+            One ``Derivative(z_i(t), t) = (B∇H)_i`` per state symbol (canonical: ``dq_i/dt = ∂H/∂p_i`` then
+            ``dp_i/dt = -∂H/∂q_i``), right-hand sides in the plain state symbols.
         """
         self._check_fitted()
-        qs, ps = state_symbols(self.n_dof_)
+        structure = self._structure()
         t = sp.Symbol("t")
-        out = []
-        for qi, pi in zip(qs, ps):
-            out.append(sp.Eq(sp.Derivative(sp.Function(str(qi))(t), t), sp.diff(self.hamiltonian_, pi)))
-        for qi, pi in zip(qs, ps):
-            out.append(sp.Eq(sp.Derivative(sp.Function(str(pi))(t), t), -sp.diff(self.hamiltonian_, qi)))
-        return out
+        field = structure.hamiltonian_field(self.hamiltonian_)
+        return [sp.Eq(sp.Derivative(sp.Function(str(s))(t), t), f) for s, f in zip(structure.symbols, field)]
 
     def latex(self, which="hamiltonian", digits=10):
         """LaTeX of ``H = ...`` (``which="hamiltonian"``) or of Hamilton's equations (``"equations"``, one
@@ -463,58 +608,64 @@ class SparseHamiltonian(HamidModel):
         if which == "hamiltonian":
             return "H = " + sp.latex(H, full_prec=False)
         if which == "equations":
-            qs, ps = state_symbols(self.n_dof_)
-            lines = [rf"\dot{{{sp.latex(qi)}}} = {sp.latex(sp.diff(H, pi), full_prec=False)}" for qi, pi in zip(qs, ps)]
-            lines += [rf"\dot{{{sp.latex(pi)}}} = {sp.latex(-sp.diff(H, qi), full_prec=False)}" for qi, pi in zip(qs, ps)]
+            structure = self._structure()
+            # differentiate at full precision, then round: rounding H first turns 3 * 0.33333333333333337 into
+            # 0.9999999999 where the equations (hamid discover's "equations") say 1.0000000000000001
+            field = structure.hamiltonian_field(self.hamiltonian_)
+            lines = [rf"\dot{{{sp.latex(s)}}} = {sp.latex(_round_floats(f, digits), full_prec=False)}"
+                     for s, f in zip(structure.symbols, field)]
             return r" \\ ".join(lines)
         raise ValueError(f"unknown latex target {which!r}; valid: hamiltonian, equations")
 
     def energy(self, z):
-        """H at states ``z`` of shape (n, 2d) -> (n,)."""
+        """H at states ``z`` of shape (n, D) -> (n,)."""
         self._check_fitted()
         z = np.asarray(z, dtype=float)
         return self.library_.evaluate(z) @ self.coef_
 
     def hamiltonian_gradient(self, z):
-        """∇H at states ``z`` of shape (n, 2d) -> (n, 2d) (numpy)."""
+        """∇H at states ``z`` of shape (n, D) -> (n, D) (numpy)."""
         self._check_fitted()
         z = np.asarray(z, dtype=float)
         return np.einsum("...kc,k->...c", self.library_.gradient(z), self.coef_)
 
     def vector_field(self, z):
-        """dz/dt = J∇H at states ``z`` of shape (n, 2d) -> (n, 2d)."""
-        g = self.hamiltonian_gradient(z)
-        d = self.n_dof_
-        return np.concatenate([g[..., d:], -g[..., :d]], axis=-1)
+        """dz/dt = B(z)∇H (J∇H for canonical data) at states ``z`` of shape (n, D) -> (n, D)."""
+        z = np.asarray(z, dtype=float)
+        return self._structure().apply(self.hamiltonian_gradient(z), z)
 
-    def simulate(self, z0, dt, n_steps, method="auto", backend="numpy", save_every=1):
-        """Integrate the fitted Hamilton's equations with :func:`hamid.integrate`.
+    def simulate(self, z0, dt=None, n_steps=None, *, method=None, save_every=1, backend="numpy"):
+        """Integrate the fitted equations of motion with :func:`hamid.integrate`.
 
         Parameters
         ----------
-        z0 : array_like, shape (n, 2d) or (2d,)
+        z0 : array_like, shape (n, D) or (D,)
         dt : float
         n_steps : int
-        method : str
-            An integrator name; ``"auto"`` is ``"leapfrog"`` for a separable H and ``"implicit_midpoint"``
-            otherwise.
-        backend : {"numpy", "torch"}
+        method : str or None
+            An integrator name; None (or ``"auto"``) is the model's default: ``"leapfrog"`` for a separable H
+            and ``"implicit_midpoint"`` otherwise.
         save_every : int
+        backend : {"numpy", "torch"}
 
         Returns
         -------
-        ndarray, shape (n, n_steps // save_every + 1, 2d)
+        ndarray, shape (n, n_steps // save_every + 1, D), or (n_steps // save_every + 1, D) for 1-D ``z0``
         """
         from ...integrators import integrate
+        from ..base import check_rollout_args
 
         self._check_fitted()
-        if method == "auto":
+        dt, n_steps, save_every = check_rollout_args(dt, n_steps, save_every)
+        if method is None or method == "auto":
             method = "leapfrog" if self.separable else "implicit_midpoint"
-        return integrate(self.hamiltonian_, z0, dt=dt, n_steps=n_steps, method=method, backend=backend,
-                         save_every=save_every)
+        one = np.ndim(z0) == 1
+        out = integrate(self.hamiltonian_, z0, dt=dt, n_steps=n_steps, method=method, backend=backend,
+                        save_every=save_every, structure=self._structure())
+        return out[0] if one else out
 
-    def score(self, q, p, t=None, dq=None, dp=None):
-        """Coefficient of determination R² of the fitted equations on data.
+    def score(self, q=None, p=None, t=None, dq=None, dp=None, *, z=None, dz=None):
+        """Coefficient of determination R² of the fitted equations on data (q, p or z as in :meth:`fit`).
 
         With derivatives: R² of the predicted dz/dt (pooled over components). Without: R² of the
         integral-form residual (states predicted from the integrated fitted field, per-segment offsets free).
@@ -524,18 +675,18 @@ class SparseHamiltonian(HamidModel):
         float
         """
         self._check_fitted()
-        data = validate_data(q, p, t=t, dq=dq, dp=dp)
-        if data.n_dof != self.n_dof_:
-            raise ValueError(f"the model has d = {self.n_dof_} degrees of freedom, the data d = {data.n_dof}")
-        Z = data.states()
-        if data.has_derivatives:
-            y = data.derivatives().reshape(-1, 2 * self.n_dof_)
-            pred = self.vector_field(Z.reshape(-1, 2 * self.n_dof_))
+        Z, dZ, t, is_traj = self._validated(q, p, t, dq, dp, z, dz)
+        D = self.n_features_in_
+        if Z.shape[-1] != D:
+            raise ValueError(f"the model has state width {D}, the data {Z.shape[-1]}")
+        if dZ is not None:
+            y = dZ.reshape(-1, D)
+            pred = self.vector_field(Z.reshape(-1, D))
             return float(1.0 - np.sum((y - pred) ** 2) / np.sum((y - y.mean(axis=0)) ** 2))
-        if not (data.is_trajectory and data.t is not None):
-            raise ValueError("score needs derivatives dq, dp or trajectories with times t")
-        system = build_system(self.library_, "integral", Z, None, data.t, weights=np.ones(2 * self.n_dof_),
-                              order=int(self.quadrature_order), n_blocks=1)
+        if not (is_traj and t is not None):
+            raise ValueError("score needs derivatives or trajectories with times t")
+        system = build_system(self.library_, get_formulation("integral"), Z, None, t, weights=np.ones(D),
+                              order=int(self.quadrature_order), n_blocks=1, structure=self._structure())
         G, b, yy, n = system.total
         res = max(yy - 2 * self.coef_ @ b + self.coef_ @ G @ self.coef_, 0.0)
         return float(1.0 - res / yy) if yy > 0 else 0.0
@@ -548,25 +699,79 @@ class SparseHamiltonian(HamidModel):
         from ._torch import SymbolicHamiltonianModule
 
         self._check_fitted()
-        return SymbolicHamiltonianModule(self.hamiltonian_, self.n_dof_)
+        return SymbolicHamiltonianModule(self.hamiltonian_, self.n_dof_, structure=self._structure())
 
     # ------------------------------------------------------------------------------------------ persistence
     def save(self, path):
-        """Write the fitted model to a JSON file (atomically); coefficients round-trip exactly."""
-        from .serialization import save_model
+        """Write the fitted model to ONE JSON file (atomically), the format of every hamid model
+        (:mod:`hamid.models.base`); coefficients round-trip exactly.
 
-        self._check_fitted()
-        return save_model(self, path)
+        Returns
+        -------
+        pathlib.Path
+        """
+        return super().save(path)
 
     @classmethod
     def load(cls, path):
-        """Read a model written by :meth:`save`; term strings go through the safe parser, no code is run."""
-        from .serialization import load_model
+        """Read a model written by :meth:`save` (or by earlier hamid versions, plain sparse JSON); term strings
+        go through the safe parser, no code is run."""
+        return super().load(path)
 
-        return load_model(path, cls)
+    def _to_document(self):
+        from .serialization import model_to_dict
 
-    def summary(self):
-        """A readable multi-line description of the fit."""
+        return model_to_dict(self)
+
+    @classmethod
+    def _from_document(cls, doc):
+        from .serialization import model_from_dict
+
+        return model_from_dict(doc, cls)
+
+    @property
+    def n_parameters_(self) -> int:
+        """Number of fitted quantities: the non-zero coefficients (selected terms)."""
+        self._check_fitted()
+        return int(np.count_nonzero(self.coef_))
+
+    def __repr__(self):
+        text = super().__repr__()
+        if hasattr(self, "coef_") and hasattr(self, "hamiltonian_"):
+            H = sp.sstr(_round_floats(self.hamiltonian_, 6), full_prec=False)
+            if len(H) > 200:
+                H = H[:197] + "..."
+            text += f"  # fitted: H = {H}"
+        return text
+
+    def __getstate__(self):
+        # the compiled library caches compiled callables (local functions, not picklable): store its terms and
+        # rebuild it on unpickling; compiled functions are recompiled lazily on first use (and cached)
+        state = self.__dict__.copy()
+        lib = state.pop("library_", None)
+        if lib is not None:
+            state["_library_terms"] = (type(lib).__name__, tuple(lib.expressions), tuple(lib.symbols),
+                                       getattr(lib, "n_dof", None))
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        terms = state.pop("_library_terms", None)
+        self.__dict__.update(state)
+        if terms is not None:
+            from .serialization import rebuild_library
+
+            self.library_ = rebuild_library(*terms)
+
+    def summary(self, warnings=True):
+        """A readable multi-line description of the fit.
+
+        Parameters
+        ----------
+        warnings : bool, default True
+            End with one line per diagnostic warning (collinear terms, at most six named; an underdetermined
+            system). ``hamid discover`` passes False: it reports warnings on stderr.
+        """
         self._check_fitted()
         dg = self.diagnostics_
         H = sp.sstr(_round_floats(self.hamiltonian_, 10), full_prec=False)
@@ -579,8 +784,10 @@ class SparseHamiltonian(HamidModel):
                      f"optimizer: {dg.get('optimizer')}, rows: {dg.get('n_rows')}")
         lines.append(f"relative residual: {dg.get('relative_residual', float('nan')):.3g}, "
                      f"fit time: {dg.get('fit_time_s', float('nan')):.3f} s")
-        if dg.get("collinear_terms"):
-            lines.append(f"warning: nearly collinear terms: {', '.join(dg['collinear_terms'])}")
-        if dg.get("underdetermined"):
+        collinear = dg.get("collinear_terms") or []
+        if warnings and collinear:
+            more = f" and {len(collinear) - 6} more" if len(collinear) > 6 else ""
+            lines.append(f"warning: nearly collinear terms: {', '.join(collinear[:6])}{more}")
+        if warnings and dg.get("underdetermined"):
             lines.append("warning: underdetermined system")
         return "\n".join(lines)
