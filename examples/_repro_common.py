@@ -24,6 +24,9 @@ def parse_args(description, default_out="examples/output"):
     parser.add_argument("--out", default=default_out, help="output folder (created if missing)")
     parser.add_argument("--seed", type=int, default=0, help="seed of data and models")
     parser.add_argument("--quick", action="store_true", help="tiny smoke-test sizes (numbers not meaningful)")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                        help="override one setting of scripts that read them with apply_overrides (repeatable; "
+                             "VALUE is a Python literal, e.g. --set steps=500 --set hidden='(64, 64)')")
     args = parser.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -31,6 +34,24 @@ def parse_args(description, default_out="examples/output"):
 
     torch.set_num_threads(1)
     return args, out
+
+
+def apply_overrides(settings, overrides):
+    """Apply ``--set KEY=VALUE`` overrides to the dict ``settings`` in place (VALUE: a Python literal).
+
+    Unknown keys raise ``SystemExit`` listing the valid ones, so a typo cannot silently run the default.
+    """
+    import ast
+
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or key not in settings:
+            raise SystemExit(f"--set {item!r}: expected KEY=VALUE with KEY one of {', '.join(settings)}")
+        try:
+            settings[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            settings[key] = value
+    return settings
 
 
 def settings_line(settings):
