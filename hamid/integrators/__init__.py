@@ -9,11 +9,12 @@ Methods: ``euler``, ``rk4``, ``symplectic_euler_a`` (kick then drift), ``symplec
 kick), ``leapfrog`` (kick–drift–kick Störmer–Verlet), ``yoshida4``, ``implicit_midpoint``, ``tao``.
 See ``docs/integrators.md``. torch is imported only when the torch backend is used.
 """
-from ._api import BACKENDS, integrate, integrate_field
+from ._api import BACKENDS, allow_nonfinite, integrate, integrate_field
 from ._methods import (ALIASES, METHODS, RK4, Euler, ImplicitMidpoint, Leapfrog, Method, Splitting,
                        SymplecticEulerA, SymplecticEulerB, Tao, Yoshida4, get_method, method_names)
 from ._systems import IntegratorError
 
-__all__ = ["integrate", "integrate_field", "Method", "METHODS", "ALIASES", "get_method", "method_names",
+__all__ = ["integrate", "integrate_field", "allow_nonfinite", "Method", "METHODS", "ALIASES", "get_method",
+           "method_names",
            "BACKENDS", "IntegratorError", "Euler", "RK4", "SymplecticEulerA", "SymplecticEulerB", "Leapfrog",
            "Yoshida4", "ImplicitMidpoint", "Tao", "Splitting"]

@@ -1,6 +1,8 @@
 """The two entry points: :func:`integrate` (Hamiltonians) and :func:`integrate_field` (any vector field)."""
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import math
 import numbers
 
@@ -10,9 +12,23 @@ from ._methods import get_method
 from ._ops import NumpyOps, TorchOps
 from ._systems import IntegratorError, field_system, hamiltonian_system
 
-__all__ = ["integrate", "integrate_field", "BACKENDS"]
+__all__ = ["integrate", "integrate_field", "BACKENDS", "allow_nonfinite"]
 
 BACKENDS = ("numpy", "torch")
+
+_NONFINITE_OK = contextvars.ContextVar("hamid_integrators_nonfinite_ok", default=False)
+
+
+@contextlib.contextmanager
+def allow_nonfinite():
+    """Context (or decorator) in which :func:`integrate` and :func:`integrate_field` return trajectories with
+    NaN/inf states instead of raising: for callers that measure divergence themselves, such as the valid
+    prediction time of :mod:`hamid.compare`."""
+    token = _NONFINITE_OK.set(True)
+    try:
+        yield
+    finally:
+        _NONFINITE_OK.reset(token)
 
 
 def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy", save_every=1, structure=None):
@@ -88,10 +104,12 @@ def integrate(hamiltonian, z0, *, dt, n_steps, method="leapfrog", backend="numpy
                                   f"structure; with {structure.spec} use euler, rk4 or implicit_midpoint")
     if D % 2 and (structure is None or structure.partitioned):
         raise IntegratorError(f"z0 must have an even number of columns 2d (q1..qd, p1..pd); got {D}")
+    _check_memory(z, n_steps // save_every + 1)
     ops = _make_ops(backend, z, symbolic=_is_symbolic(hamiltonian))
     system = hamiltonian_system(hamiltonian, D // 2, ops, structure)
     method.check(system)
-    return method.run(system, _own(z, ops), dt, n_steps // save_every, save_every, ops)
+    out = method.run(system, _own(z, ops), dt, n_steps // save_every, save_every, ops)
+    return _check_finite_result(out, dt, save_every)
 
 
 def integrate_field(field, z0, *, dt, n_steps, method="rk4", backend="numpy", save_every=1, separable=False):
@@ -150,13 +168,47 @@ def integrate_field(field, z0, *, dt, n_steps, method="rk4", backend="numpy", sa
     D = z.shape[1]
     if separable and D % 2:
         raise IntegratorError(f"separable=True needs an even state width 2d, got {D}")
+    _check_memory(z, n_steps // save_every + 1)
     ops = _make_ops(backend, z, symbolic=False)
     system = field_system(field, D, bool(separable), ops)
     method.check(system)
-    return method.run(system, _own(z, ops), dt, n_steps // save_every, save_every, ops)
+    out = method.run(system, _own(z, ops), dt, n_steps // save_every, save_every, ops)
+    return _check_finite_result(out, dt, save_every)
 
 
 # ------------------------------------------------------------------------------------------ helpers
+
+
+def _check_memory(z, n_saved):
+    """Refuse, before any step, a trajectory (n, n_saved, D) beyond the stated array limit."""
+    from ..limits import check_array_bytes
+
+    itemsize = z.dtype.itemsize if isinstance(z, np.ndarray) else z.element_size()
+    check_array_bytes((z.shape[0], n_saved, z.shape[1]), "the trajectory (initial states x saved states x "
+                      "state width)", itemsize=itemsize)
+
+
+def _check_finite_result(out, dt, save_every):
+    """A trajectory that overflowed is an error naming the first step where it did (unless the caller asked
+    for non-finite states with :func:`allow_nonfinite`)."""
+    if _NONFINITE_OK.get():
+        return out
+    if isinstance(out, np.ndarray):
+        finite = np.isfinite(out).all(axis=-1)
+    else:
+        import torch
+
+        finite = torch.isfinite(out.detach()).all(dim=-1).cpu().numpy()
+    if finite.all():
+        return out
+    j = int(np.argmax(~finite.all(axis=0)))  # first saved index with a non-finite state
+    i = int(np.argmax(~finite[:, j]))
+    step = j * save_every
+    where = f"at step {step}" if save_every == 1 else f"between steps {step - save_every + 1} and {step}"
+    raise IntegratorError(
+        f"the integration produced non-finite states (overflow or NaN) {where} (t = {step * dt:g}) of initial "
+        f"state {i}; reduce dt (here {dt:g}) or check the Hamiltonian and the initial states"
+    )
 
 
 def _is_symbolic(hamiltonian):
