@@ -16,7 +16,7 @@ import sys
 
 __all__ = ["main", "CLIError", "build_parser"]
 
-_SUBCOMMANDS = ("systems", "generate", "simulate", "discover", "sweep")
+_SUBCOMMANDS = ("systems", "generate", "simulate", "discover", "sweep", "fit", "compare")
 
 
 class CLIError(Exception):

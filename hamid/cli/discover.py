@@ -16,6 +16,11 @@ import sys
 __all__ = ["register", "run"]
 
 
+#: the names of hamid.models.sparse.differentiation.DIFFERENTIATORS, listed here so that building the parser
+#: (``hamid --help``) does not import the estimator; tests/test_defects_user.py checks that they agree
+DIFFERENTIATION_NAMES = ("auto", "spline", "finite_difference", "savgol")
+
+
 def register(subparsers):
     parser = subparsers.add_parser(
         "discover",
@@ -31,6 +36,10 @@ def register(subparsers):
                         help="auto (default), lasso, stlsq, sr3, ssr, ensemble, lstsq")
     parser.add_argument("--formulation", default="auto", metavar="NAME",
                         help="auto (default), derivative, integral, midpoint")
+    parser.add_argument("--differentiation", default=None, metavar="NAME",
+                        help="estimate dq/dt, dp/dt from the trajectories with " + ", ".join(DIFFERENTIATION_NAMES)
+                             + " (implies --formulation derivative; without it, data without derivatives use the "
+                             "integral form)")
     parser.add_argument("--snap", type=float, default=None, metavar="TOL",
                         help="snap coefficients to simple rationals within this relative tolerance")
     parser.add_argument("--bootstrap", type=int, default=0, metavar="N",
@@ -48,11 +57,28 @@ def run(args) -> int:
 
     from ..io import load_data
     from ..models.sparse import SparseHamiltonian
+    from . import CLIError
 
     specs = args.library or ["poly:4"]
+    formulation = args.formulation
+    if args.differentiation is not None:
+        from ..models.sparse.differentiation import DIFFERENTIATORS
+
+        if args.differentiation not in DIFFERENTIATORS:
+            raise CLIError(f"unknown --differentiation {args.differentiation!r}; valid names: "
+                           f"{', '.join(DIFFERENTIATORS)}")
+        if formulation == "auto":
+            formulation = "derivative"
+        elif formulation != "derivative":
+            raise CLIError(f"--differentiation estimates derivatives for --formulation derivative; it has no "
+                           f"effect with --formulation {formulation}")
     data = load_data(args.data)
-    model = SparseHamiltonian(library=list(specs), optimizer=args.optimizer, formulation=args.formulation,
-                              snap=args.snap, n_bootstrap=args.bootstrap, random_state=args.seed)
+    if args.differentiation is not None and data.has_derivatives:
+        print(f"hamid: warning: --differentiation {args.differentiation} is not used: {args.data} gives dq, dp",
+              file=sys.stderr)
+    model = SparseHamiltonian(library=list(specs), optimizer=args.optimizer, formulation=formulation,
+                              differentiation=args.differentiation, snap=args.snap, n_bootstrap=args.bootstrap,
+                              random_state=args.seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(data.q, data.p, t=data.t, dq=data.dq, dp=data.dp)
@@ -66,7 +92,14 @@ def run(args) -> int:
     if args.json:
         print(json.dumps(result_dict(model, messages), allow_nan=False))
         return 0
-    print(model.summary())
+    print(model.summary(warnings=False))  # the warnings went to stderr above
+    probabilities = model.diagnostics_.get("inclusion_probabilities")
+    if probabilities:
+        source = f"{args.bootstrap} bootstrap refits" if args.bootstrap else "the ensemble"
+        print()
+        print(f"inclusion probabilities over {source}:")
+        for name, pr in sorted(probabilities.items(), key=lambda item: -item[1]):
+            print(f"  {pr:5.2f}  {name}")
     if args.latex:
         print()
         print(model.latex("hamiltonian"))

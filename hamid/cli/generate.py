@@ -8,8 +8,9 @@ def register(subparsers):
     parser = subparsers.add_parser(
         "generate", help="generate trajectories of a catalogue system",
         description="Integrate a catalogue system from seeded initial states (DOP853, rtol 1e-10) and write "
-                    "q, p, t, dq, dp (exact derivatives) to .npz or .csv. Non-canonical systems write t, z, dz "
-                    "to .npz.",
+                    "q, p, t, dq, dp (exact derivatives) to .npz or .csv. Non-canonical systems write z, dz, t "
+                    "(and, in .npz, their structure, e.g. poisson:rigid_body); --as lagrangian writes q, qdot, "
+                    "qddot, t for systems with a Lagrangian (double_pendulum, pendulum, ...).",
     )
     parser.add_argument("system", help="a name from 'hamid systems'")
     parser.add_argument("--out", required=True, metavar="FILE", help="output file (.npz or .csv)")
@@ -19,29 +20,65 @@ def register(subparsers):
     parser.add_argument("--noise", type=float, default=0.0,
                         help="Gaussian noise, relative to each coordinate's standard deviation (default 0)")
     parser.add_argument("--noise-on", default="both", choices=("both", "states", "derivatives"))
+    parser.add_argument("--as", dest="form", default="auto", choices=("auto", "lagrangian"),
+                        help="auto (default: q, p or z by the system) or lagrangian (q, qdot, qddot)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
     parser.set_defaults(func=run)
 
 
-def run(args):
+def lagrangian_data(system, n_traj, n_time, dt, noise, noise_on, seed):
+    """(q, qdot, qddot, t) of a system with a Lagrangian, as a :class:`hamid.io.LagrangianDataset`.
+
+    The clean trajectories are those of ``system.generate(seed=seed)``; velocities come from ∂H/∂p and the
+    accelerations from the Euler-Lagrange equations; noise (relative to each array's standard deviation, the
+    same rule as :meth:`hamid.systems.System.generate`) goes on q and qdot ("states") and/or qddot
+    ("derivatives").
+    """
     import numpy as np
 
-    from hamid.io import Dataset, atomic_write, save_data
-    from hamid.cli import CLIError
+    from hamid.io import validate_lagrangian
+    from hamid.systems import SystemConfigError
+
+    if system.lagrangian is None:
+        raise SystemConfigError(f"system {system.name!r} has no Lagrangian; --as lagrangian needs one (e.g. "
+                                "double_pendulum, pendulum, double_well)")
+    data = system.generate(n_traj=n_traj, n_time=n_time, dt=dt, seed=seed)
+    d = system.n_dof
+    z = data.states()
+    x = system.velocities(z.reshape(-1, 2 * d)).reshape(z.shape)
+    acc = system.accelerations(x.reshape(-1, 2 * d)).reshape(z.shape[:-1] + (d,))
+    q, v = x[..., :d], x[..., d:]
+    if noise > 0:
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(3)[2])
+
+        def noisy(a):
+            return a + noise * a.reshape(-1, d).std(axis=0) * rng.standard_normal(a.shape)
+
+        if noise_on in ("both", "states"):
+            q, v = noisy(q), noisy(v)
+        if noise_on in ("both", "derivatives"):
+            acc = noisy(acc)
+    return validate_lagrangian(q, v, t=data.t, qddot=acc)
+
+
+def run(args):
+    from hamid.io import check_writable, save_data, validate_states
     from hamid.systems import get_system
 
+    check_writable(args.out, (".npz", ".csv"))
     system = get_system(args.system)
-    data = system.generate(n_traj=args.n_traj, n_time=args.n_time, dt=args.dt, noise=args.noise,
-                           noise_on=args.noise_on, seed=args.seed)
-    if isinstance(data, Dataset):
-        save_data(args.out, data)
-        shape = data.q.shape
+    if args.form == "lagrangian":
+        data = lagrangian_data(system, args.n_traj, args.n_time, args.dt, args.noise, args.noise_on, args.seed)
+        shape, kind = data.q.shape, "q, qdot, qddot"
     else:
-        if not str(args.out).lower().endswith(".npz"):
-            raise CLIError(f"{system.name} is non-canonical: its data (t, z, dz) can only be written to .npz")
-        arrays = {"t": data.t, "z": data.z, "dz": data.dz}
-        atomic_write(args.out, lambda fh: np.savez(fh, **arrays))
-        shape = data.z.shape
-    print(f"{system.name}: wrote {args.out} with {shape[0]} trajectories x {shape[1]} samples "
+        data = system.generate(n_traj=args.n_traj, n_time=args.n_time, dt=args.dt, noise=args.noise,
+                               noise_on=args.noise_on, seed=args.seed)
+        if system.canonical:
+            shape, kind = data.q.shape, "q, p, dq, dp"
+        else:
+            data = validate_states(data.z, t=data.t, dz=data.dz, structure=system.structure_spec)
+            shape, kind = data.z.shape, f"z, dz (structure {system.structure_spec})"
+    save_data(args.out, data)
+    print(f"{system.name}: wrote {args.out} with {shape[0]} trajectories x {shape[1]} samples of {kind} "
           f"(state dimension {system.dim}, seed {args.seed}, noise {args.noise})", file=sys.stderr)
     return 0

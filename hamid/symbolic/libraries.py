@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import re
 from functools import lru_cache
 
 import numpy as np
@@ -340,18 +341,42 @@ LIBRARY_KINDS = {
 }
 
 
+def _split_sum(spec: str) -> list:
+    """``"poly:2 + trig"`` -> ``["poly:2", "trig"]``: split at the ``+`` signs that start another spec.
+
+    A ``+`` inside a custom expression (``custom:1/sqrt(q1**2+q2**2)``) is not followed by a library kind
+    and a colon (or the end of the spec), so it stays part of the expression.
+    """
+    kinds = "|".join(sorted(map(re.escape, LIBRARY_KINDS), key=len, reverse=True))
+    return re.split(rf"\s*\+\s*(?=(?:{kinds})\s*(?::|$|\+))", spec.strip(), flags=re.IGNORECASE)
+
+
 def parse_library_spec(spec) -> Library:
     """Build a library from a CLI-style spec, or several specs concatenated.
 
     Parameters
     ----------
     spec : str or sequence of str
-        ``poly:DEG``, ``poly:DEG:nocross``, ``trig``, ``trig:1,2``, ``custom:EXPR,EXPR,...``.
+        ``poly:DEG``, ``poly:DEG:nocross``, ``trig``, ``trig:1,2``, ``custom:EXPR,EXPR,...``. A sum written
+        with ``+`` (``"poly:2 + trig"``, the form the documentation's tables print) and a sequence of specs
+        are concatenated.
+
+    Returns
+    -------
+    Library
 
     Raises
     ------
     ValueError
         Unknown kind (the message lists the valid ones) or a malformed argument.
+
+    Examples
+    --------
+    >>> from hamid.symbolic import parse_library_spec
+    >>> parse_library_spec("poly:2 + trig").expressions(1)
+    (q, p, q**2, p*q, p**2, sin(q), cos(q))
+    >>> parse_library_spec(["poly:1", "custom:1/sqrt(1+q**2)"]).expressions(1)
+    (q, p, 1/sqrt(q**2 + 1))
     """
     if not isinstance(spec, str):
         specs = list(spec)
@@ -359,6 +384,11 @@ def parse_library_spec(spec) -> Library:
             raise ValueError("no library spec given")
         libs = [parse_library_spec(s) for s in specs]
         return libs[0] if len(libs) == 1 else ConcatLibrary(*libs)
+    if not spec.strip():
+        raise ValueError("empty library spec; valid: " + "; ".join(LIBRARY_KINDS.values()))
+    parts = _split_sum(spec)
+    if len(parts) > 1:
+        return parse_library_spec(parts)
     kind, _, arg = spec.strip().partition(":")
     kind = kind.strip().lower()
     if kind == "poly":
