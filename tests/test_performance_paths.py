@@ -61,3 +61,92 @@ def test_compiled_functions_pickle():
     Z = np.random.default_rng(2).uniform(0.5, 1.5, (7, 2))
     assert np.array_equal(g(Z), f(Z))
     assert g.exprs == f.exprs and g.symbols == f.symbols and g.backend == "numpy"
+
+
+# ------------------------------------------------------------------------------------------ selection
+
+
+def _reference_backward_path(G, b, yy):
+    """The previous implementation (explicit inverse, recomputed every 16 steps, copied on every step)."""
+    from scipy import linalg
+
+    m = G.shape[0]
+    S = list(range(m))
+    ridge = 0.0
+    try:
+        np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        ridge = 1e-12
+    P = None
+    out = []
+    for step in range(m):
+        if P is None or step % 16 == 0:
+            Gs = G[np.ix_(S, S)] + ridge * np.eye(len(S))
+            try:
+                P = linalg.inv(Gs, check_finite=False)
+            except linalg.LinAlgError:
+                P = linalg.pinvh(Gs)
+        xi = P @ b[S]
+        out.append((tuple(S), max(float(yy - b[S] @ xi), 0.0)))
+        if len(S) == 1:
+            break
+        cost = xi ** 2 / np.maximum(np.diag(P), 1e-300)
+        k = int(np.argmin(cost))
+        keep = np.arange(len(S)) != k
+        pk = P[keep, k]
+        P = P[np.ix_(keep, keep)] - np.outer(pk, pk) / P[k, k]
+        del S[k]
+    return out
+
+
+def _random_gram(n, m, seed, collinear=False):
+    from hamid.models.sparse.selection import normalize_gram
+
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, m)) @ (np.eye(m) + 0.3 * rng.standard_normal((m, m)) / np.sqrt(m))
+    if collinear:
+        A[:, -1] = A[:, 0] + A[:, 1]
+    xt = np.zeros(m)
+    xt[rng.choice(m, 6, replace=False)] = rng.standard_normal(6)
+    y = A @ xt + 0.1 * rng.standard_normal(n)
+    G, b, _ = normalize_gram(A.T @ A, A.T @ y)
+    return G, b, float(y @ y)
+
+
+@pytest.mark.parametrize("m, seed", [(7, 0), (90, 1), (260, 2)])  # 260 > _SMALL: the LAPACK inverse
+def test_backward_path_matches_reference(m, seed):
+    from hamid.models.sparse.selection import backward_path
+
+    G, b, yy = _random_gram(3 * m + 50, m, seed)
+    new, ref = backward_path(G, b, yy), _reference_backward_path(G, b, yy)
+    assert [S for S, _ in new] == [S for S, _ in ref]
+    assert max(abs(r1 - r2) for (_, r1), (_, r2) in zip(new, ref)) <= 1e-12 * yy
+
+
+def test_backward_path_singular_gram():
+    from hamid.models.sparse.selection import backward_path
+
+    G, b, yy = _random_gram(200, 40, 3, collinear=True)
+    new, ref = backward_path(G, b, yy), _reference_backward_path(G, b, yy)
+    assert [S for S, _ in new] == [S for S, _ in ref]
+    assert all(len(S) == 40 - i for i, (S, _) in enumerate(new))
+    # supports with a regular Gram matrix: the residual equals a direct least-squares solve to round-off
+    n_regular = 0
+    for S, r in new:
+        Gs = G[np.ix_(S, S)]
+        if np.linalg.cond(Gs) < 1e8:
+            n_regular += 1
+            x = np.linalg.solve(Gs, b[list(S)])
+            assert abs(r - (yy - b[list(S)] @ x)) <= 1e-12 * yy
+    assert n_regular >= 30
+
+
+def test_variance_inflation_matches_eigendecomposition():
+    from hamid.models.sparse.selection import variance_inflation
+
+    G, _, _ = _random_gram(300, 50, 4)
+    w, V = np.linalg.eigh(G)
+    assert np.allclose(variance_inflation(G), np.einsum("kj,j,kj->k", V, 1 / w, V), rtol=1e-10)
+    G, _, _ = _random_gram(300, 50, 4, collinear=True)
+    vif = variance_inflation(G)
+    assert np.isinf(vif[[0, 1, 49]]).all() and np.isfinite(vif[2:49]).all()

@@ -26,7 +26,6 @@ below 2 % of the noise-level residual are not resolved, by design.
 from __future__ import annotations
 
 import numpy as np
-from scipy import linalg
 
 __all__ = ["normalize_gram", "solve_support", "rss", "forward_path", "backward_path", "candidate_supports",
            "cv_errors", "select_support", "variance_inflation"]
@@ -48,6 +47,11 @@ def normalize_gram(G, b):
     return Gn, bn, s
 
 
+#: systems up to this size are solved with numpy alone (no scipy import: most fits have small libraries, and
+#: importing scipy.linalg costs a tenth of a second, more than such a fit)
+_SMALL = 200
+
+
 def solve_support(G, b, S):
     """Least-squares coefficients on support ``S`` from the normal equations ``G_SS ξ = b_S``.
 
@@ -57,11 +61,23 @@ def solve_support(G, b, S):
     if S.size == 0:
         return x
     Gs = G[np.ix_(S, S)]
-    try:
-        c = linalg.cho_factor(Gs, check_finite=False)
-        x[S] = linalg.cho_solve(c, b[S], check_finite=False)
-    except linalg.LinAlgError:
-        x[S] = linalg.lstsq(Gs, b[S], cond=1e-13, check_finite=False)[0]
+    if S.size > _SMALL:
+        from scipy import linalg
+
+        try:
+            c = linalg.cho_factor(Gs, check_finite=False)
+            x[S] = linalg.cho_solve(c, b[S], check_finite=False)
+            return x
+        except linalg.LinAlgError:
+            pass
+    else:
+        try:
+            np.linalg.cholesky(Gs)  # positive definite: the plain solve is accurate
+            x[S] = np.linalg.solve(Gs, b[S])
+            return x
+        except np.linalg.LinAlgError:
+            pass
+    x[S] = np.linalg.lstsq(Gs, b[S], rcond=1e-13)[0]
     return x
 
 
@@ -86,12 +102,13 @@ def forward_path(G, b, yy, max_terms):
     for _ in range(min(max_terms, m)):
         if S:
             GS = G[S, :]  # (k, m)
+            Gss = G[np.ix_(S, S)]
             try:
-                c = linalg.cho_factor(G[np.ix_(S, S)], check_finite=False)
-            except linalg.LinAlgError:
+                np.linalg.cholesky(Gss)  # positive definite, else the path stops here
+            except np.linalg.LinAlgError:
                 break
-            X = linalg.cho_solve(c, GS, check_finite=False)  # (k, m) = G_SS^-1 G_S,:
-            xi = linalg.cho_solve(c, b[S], check_finite=False)
+            sol = np.linalg.solve(Gss, np.column_stack([GS, b[S]]))  # G_SS^-1 [G_S,: | b_S]
+            X, xi = sol[:, :m], sol[:, m]
             cond = diag - np.einsum("km,km->m", GS, X)
             r = b - GS.T @ xi
         else:
@@ -107,43 +124,125 @@ def forward_path(G, b, yy, max_terms):
     return out
 
 
+def _spd_inverse(A):
+    """Inverse of a symmetric positive definite matrix from its Cholesky factor (LAPACK potrf + potri, a
+    third of the work of an LU inverse); None when ``A`` is not numerically positive definite."""
+    if A.shape[0] <= _SMALL:
+        try:
+            Li = np.linalg.inv(np.linalg.cholesky(A))
+        except np.linalg.LinAlgError:
+            return None
+        return Li.T @ Li
+    from scipy.linalg import lapack
+
+    F = np.array(A, dtype=float, order="F")  # potrf/potri work in place on a Fortran array
+    c, info = lapack.dpotrf(F, lower=1, overwrite_a=1, clean=0)
+    if info != 0:
+        return None
+    inv, info = lapack.dpotri(c, lower=1, overwrite_c=1)
+    if info != 0:
+        return None
+    P = inv.T  # C-ordered view; potri filled the Fortran lower triangle, i.e. this view's upper triangle
+    _symmetrize_from_upper(P)
+    return P
+
+
+def _symmetrize_from_upper(P, block=512):
+    """Copy the upper triangle of the square C-ordered ``P`` into its lower triangle, in place, blockwise
+    (no m × m temporaries)."""
+    m = P.shape[0]
+    for i in range(0, m, block):
+        j = min(i + block, m)
+        P[j:, i:j] = P[i:j, j:].T
+        D = P[i:j, i:j]
+        low = np.tril_indices(j - i, -1)
+        D[low] = D.T[low]
+
+
+def _inverse_with_ridge(G, ridge):
+    A = G + ridge * np.eye(G.shape[0]) if ridge else G
+    P = _spd_inverse(A)
+    if P is None:
+        P = np.linalg.pinv(A, hermitian=True)
+    return P
+
+
+#: backward elimination refactorizes after this fraction of the support at the last factorization has been
+#: removed (balances the O(s·t) column reconstructions against the O(s³) factorizations)
+_REFRESH_FRACTION = 0.3
+
+
 def backward_path(G, b, yy):
     """Backward elimination: from all terms, repeatedly drop the term whose removal raises the residual least.
 
-    The inverse of ``G_SS`` is downdated in O(m²) per step (recomputed every 16 steps against drift); a
-    singular full Gram matrix gets a tiny ridge (1e-12) so that elimination can start.
+    Removing term k from a support with inverse Gram matrix ``P = G_SS⁻¹`` gives
+    ``P' = P₋ₖ₋ₖ − p pᵀ / P_kk`` (``p = P₋ₖ,ₖ``), so the coefficients ``ξ = P b_S`` and ``diag P`` (which
+    give every candidate removal's cost ``ξ_j² / P_jj``) are downdated in O(|S|) per step:
+    ``ξ' = ξ₋ₖ − p ξ_k / P_kk``, ``diag P' = diag P₋ₖ − p² / P_kk``. ``P`` itself is never updated: the one
+    column needed per step is rebuilt from the last factorization ``P₀`` and the t columns removed since,
+    ``p = P₀[:, k] − U ᵀ (U[:, k] / c)`` (one matrix-vector product), and ``P₀`` is recomputed (Cholesky)
+    once t reaches ``_REFRESH_FRACTION`` of its size, which also bounds the round-off. A singular full Gram
+    matrix gets a tiny ridge (1e-12) so that elimination can start.
 
     Returns
     -------
     list of (tuple of int, float)
-        Supports of sizes m, m-1, ..., 1 with their residual sums of squares.
+        Supports of sizes m, m-1, ..., 1 (sorted tuples) with their residual sums of squares.
     """
+    from bisect import bisect_left
+
     m = G.shape[0]
-    S = list(range(m))
+    b = np.asarray(b, dtype=float)
+    P0 = _spd_inverse(G)
     ridge = 0.0
-    try:
-        np.linalg.cholesky(G)
-    except np.linalg.LinAlgError:
+    if P0 is None:
         ridge = 1e-12
-    P = None
-    out = []
-    for step in range(m):
-        if P is None or step % 16 == 0:
-            Gs = G[np.ix_(S, S)] + ridge * np.eye(len(S))
-            try:
-                P = linalg.inv(Gs, check_finite=False)
-            except linalg.LinAlgError:
-                P = linalg.pinvh(Gs)
-        xi = P @ b[S]
-        out.append((tuple(S), max(float(yy - b[S] @ xi), 0.0)))
-        if len(S) == 1:
+        P0 = _inverse_with_ridge(G, ridge)
+    support = list(range(m))  # sorted active library indices (shared int objects keep the path small)
+    out = [(tuple(support), 0.0)]
+    idx = np.arange(m)  # library index of each row of P0
+    while True:
+        s0 = len(idx)
+        xi = P0 @ b[idx]
+        # the residual of the current support from the fresh factorization (more accurate than the downdates)
+        out[-1] = (out[-1][0], max(float(yy - b[idx] @ xi), 0.0))
+        if s0 == 1:
             break
-        cost = xi ** 2 / np.maximum(np.diag(P), 1e-300)
-        k = int(np.argmin(cost))
-        keep = np.arange(len(S)) != k
-        pk = P[keep, k]
-        P = P[np.ix_(keep, keep)] - np.outer(pk, pk) / P[k, k]
-        del S[k]
+        dP = np.diag(P0).copy()
+        active = np.ones(s0, dtype=bool)
+        t_max = max(1, min(s0 - 1, int(_REFRESH_FRACTION * s0)))
+        if ridge:
+            # downdates of a regularized inverse of a singular matrix carry its ~1e12 condition into later
+            # steps: refactorize after every removal (every 16 for large libraries) until the support is regular
+            t_max = 1 if s0 <= 500 else min(t_max, 16)
+        U = np.empty((t_max, s0))  # removed columns p_j (rows), for the rank-1 corrections
+        cinv = np.empty(t_max)
+        bs = b[idx]
+        for t in range(t_max):
+            cost = np.where(active, xi ** 2 / np.maximum(dP, 1e-300), np.inf)
+            k = int(np.argmin(cost))
+            p = P0[k].copy()  # P0 is symmetric: row k is column k
+            if t:
+                p -= (U[:t, k] * cinv[:t]) @ U[:t]
+            c = p[k]
+            if not c > 0:  # round-off broke positive definiteness
+                if t:
+                    break  # refactorize now
+                c = p[k] = max(abs(c), 1e-300)  # a fresh (pseudo-)inverse: remove the term regardless
+            xi -= p * (xi[k] / c)
+            dP -= p * p / c
+            U[t], cinv[t] = p, 1.0 / c
+            active[k] = False
+            del support[bisect_left(support, int(idx[k]))]
+            xi[k] = 0.0
+            out.append((tuple(support), max(float(yy - bs[active] @ xi[active]), 0.0)))
+        idx = idx[active]
+        Gs = G[np.ix_(idx, idx)]
+        P0 = _spd_inverse(Gs) if ridge else None
+        if P0 is None:
+            P0 = _inverse_with_ridge(Gs, ridge)
+        else:
+            ridge = 0.0
     return out
 
 
@@ -192,6 +291,12 @@ def cv_errors(Gb, bb, yyb, s, supports):
         Held-out residual sum of squares per support and fold.
     """
     B = Gb.shape[0]
+    # only the columns of the supports matter: work on that (usually small) sub-block of every Gram matrix
+    cols = np.unique(np.concatenate([np.asarray(S, dtype=int) for S in supports] + [np.zeros(0, dtype=int)]))
+    pos = np.zeros(Gb.shape[1], dtype=int)
+    pos[cols] = np.arange(cols.size)
+    supports = [pos[np.asarray(S, dtype=int)] for S in supports]
+    Gb, bb, s = Gb[:, cols[:, None], cols[None, :]], bb[:, cols], s[cols]
     G, b = Gb.sum(0), bb.sum(0)
     outer = np.outer(s, s)
     err = np.zeros((len(supports), B))
@@ -281,6 +386,12 @@ def variance_inflation(G):
     m = G.shape[0]
     if m == 1:
         return np.ones(1)
+    P = _spd_inverse(G)  # a Cholesky inverse: a tenth of the cost of the eigendecomposition at m = 1000s
+    if P is not None:
+        vif = np.diag(P).copy()
+        if np.all(vif > 0) and vif.max() < 1e14:
+            return vif
+    # (numerically) dependent columns
     w, V = np.linalg.eigh(G)
     if w[0] <= w[-1] * 1e-15:
         # dependent columns: those with weight on (near-)null eigenvectors are infinitely inflated
