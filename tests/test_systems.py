@@ -25,7 +25,8 @@ REQUIRED = {
     "nonseparable", "fpu",
 }
 ALL = list_systems()
-CONSERVATIVE = [n for n in ALL if n != "damped_pendulum"]
+DAMPED = {"damped_pendulum", "damped_duffing"}
+CONSERVATIVE = [n for n in ALL if n not in DAMPED]
 NONCANONICAL = {"lotka_volterra", "rigid_body", "advection"}
 
 
@@ -91,7 +92,7 @@ def test_system_states_its_truth(name):
     assert s.structure_matrix.shape == (s.dim, s.dim)
     assert sp.simplify(s.structure_matrix + s.structure_matrix.T) == sp.zeros(s.dim, s.dim)
     assert s.canonical == (name not in NONCANONICAL)
-    assert s.conservative == (name != "damped_pendulum")
+    assert s.conservative == (name not in DAMPED)
     if s.canonical:
         from hamid.symbolic import state_symbols
 

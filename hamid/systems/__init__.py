@@ -32,6 +32,7 @@ from .chains import FPUChain, SpringChain, srnn_chain_constants
 from .gravity import Kepler, ThreeBody
 from .mechanical import (
     CoupledOscillators,
+    DampedDuffing,
     DampedPendulum,
     DoublePendulum,
     DoubleWell,
@@ -62,6 +63,7 @@ __all__ = [
     "HarmonicOscillator",
     "Pendulum",
     "DampedPendulum",
+    "DampedDuffing",
     "DoubleWell",
     "NonSeparable",
     "HenonHeiles",
@@ -92,7 +94,7 @@ def register_system(cls: type[System]) -> type[System]:
 
 for _cls in (HarmonicOscillator, Pendulum, DoubleWell, HenonHeiles, CoupledOscillators, SpringChain, Kepler,
              ThreeBody, DoublePendulum, LotkaVolterra, RigidBody, DampedPendulum, Advection, NonSeparable,
-             FPUChain):
+             FPUChain, DampedDuffing):
     register_system(_cls)
 
 

@@ -420,6 +420,19 @@ class System:
         z = self._as_states(z)
         return compile_exprs(list(self.casimirs), self.symbols, "numpy")(z)
 
+    @property
+    def structure_spec(self) -> str:
+        """The :func:`hamid.structures.get_structure` alias of this system's structure: ``canonical``,
+        ``port`` (damped), ``poisson:NAME`` (a named matrix) or ``poisson:[[...]]`` in the symbols z1..zD."""
+        if self.canonical:
+            return "canonical" if self.damping is None else "port"
+        from ..structures import POISSON_MATRICES, poisson_symbols
+
+        if self.name in POISSON_MATRICES:
+            return f"poisson:{self.name}"
+        B = self.structure_matrix.subs(dict(zip(self.symbols, poisson_symbols(self.dim))), simultaneous=True)
+        return "poisson:" + str([[str(e) for e in row] for row in B.tolist()]).replace("'", "")
+
     # -- Lagrangian side ------------------------------------------------------------------------------
     def _need_lagrangian(self):
         if self.lagrangian is None:
@@ -630,6 +643,12 @@ class System:
             raise SystemConfigError(f"noise_on must be one of {NOISE_ON}, got {noise_on!r}")
         if noise_mode not in NOISE_MODES:
             raise SystemConfigError(f"noise_mode must be one of {NOISE_MODES}, got {noise_mode!r}")
+        from ..limits import check_array_bytes
+
+        # states and derivatives, (n_traj, n_time, D) each, bounded before the time grid is even allocated
+        rows = len(z0) if z0 is not None and np.ndim(z0) == 2 else (1 if z0 is not None else n_traj or 10)
+        check_array_bytes((2, _check_positive_int("n_traj", rows), n_time, self.dim),
+                          "the generated states and derivatives (2 x trajectories x samples x state width)")
         t = self._time_grid(n_time, dt, t_span)
         rng_states, rng_noise = _rng_pair(seed)
         if z0 is not None:

@@ -130,6 +130,23 @@ class DoubleWell(_Canonical):
         self.domain = BoxDomain([-1.5, -1.0], [1.5, 1.0])
 
 
+class DampedDuffing(DoubleWell):
+    """Double well (unforced Duffing) with viscous friction, port-Hamiltonian ``dz/dt = (J - R) ∇H``.
+
+    ``H`` as :class:`DoubleWell`; ``R = [[0, 0], [0, gamma]]``: ``dp/dt = alpha q - beta q^3 - gamma p``.
+    Constants ``alpha = beta = 1``, ``gamma = 0.1``; ``dH/dt = -gamma p^2``. No Lagrangian is attached.
+    """
+
+    name = "damped_duffing"
+    description = "damped Duffing (double well), dz/dt = (J - R) grad H with R = diag(0, gamma)"
+    default_constants = {"alpha": 1.0, "beta": 1.0, "gamma": 0.1}
+
+    def _build(self):
+        super()._build()
+        self.lagrangian = None
+        self.damping = sp.Matrix([[0, 0], [0, num(self.constants["gamma"])]])
+
+
 class NonSeparable(_Canonical):
     """Non-separable polynomial Hamiltonian ``H = (q^2 + p^2)/2 + a q^2 p^2 / 2``.
 
