@@ -23,7 +23,9 @@ _EXPORTS = {
     "get_system": "hamid.systems",
     "list_systems": "hamid.systems",
     "SparseHamiltonian": "hamid.models.sparse",
-    "compare": "hamid.metrics",
+    "compare": "hamid.compare",
+    "Comparison": "hamid.compare",
+    "load_model": "hamid.models.base",
     "Dataset": "hamid.io",
     "DataError": "hamid.io",
     "validate_data": "hamid.io",
@@ -39,7 +41,7 @@ def __getattr__(name):
         value = getattr(importlib.import_module(_EXPORTS[name]), name)
         globals()[name] = value
         return value
-    if name in {"symbolic", "integrators", "systems", "io", "models", "cli", "metrics"}:
+    if name in {"symbolic", "integrators", "systems", "io", "models", "cli", "metrics", "plot"}:
         return importlib.import_module(f"hamid.{name}")
     raise AttributeError(f"module 'hamid' has no attribute {name!r}")
 

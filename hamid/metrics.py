@@ -1,4 +1,4 @@
-"""Metrics every model reports the same way, and a comparison table over fitted models.
+"""Metrics every model reports the same way (the comparison over fitted models is :func:`hamid.compare`).
 
 All functions take plain arrays or any hamid model (sparse or neural) through the shared interface:
 ``vector_field(z)``, ``simulate(z0, dt=..., n_steps=...)``, ``fit_time_``. Energies are always measured with
@@ -10,7 +10,6 @@ import numpy as np
 
 __all__ = [
     "vector_field_mse", "rollout_mse", "energy_drift", "energy_mse", "valid_prediction_time", "count_parameters",
-    "compare",
 ]
 
 
@@ -107,7 +106,13 @@ def valid_prediction_time(predicted, reference, t, threshold=0.1) -> np.ndarray:
 
 
 def count_parameters(model) -> int:
-    """Number of trained quantities: non-zero terms of a sparse model, weights of a neural one."""
+    """Number of trained quantities: non-zero terms of a sparse model, weights of a neural one.
+
+    Uses the model's own ``n_parameters`` (a method or an attribute) when it has one.
+    """
+    n = getattr(model, "n_parameters", None)
+    if n is not None:
+        return int(n() if callable(n) else n)
     if hasattr(model, "coef_"):
         return int(np.count_nonzero(model.coef_))
     module = getattr(model, "module_", None)
@@ -116,47 +121,11 @@ def count_parameters(model) -> int:
     raise TypeError(f"cannot count the parameters of {type(model).__name__}")
 
 
-def compare(models, system, z_test, *, dt, n_steps, method=None, threshold=0.1):
-    """Score fitted models on the same held-out states with the same metrics.
+def __getattr__(name):
+    # the comparison over fitted models moved to hamid.compare (it returns a Comparison); the old name
+    # keeps resolving to it
+    if name in ("compare", "Comparison"):
+        import importlib
 
-    Parameters
-    ----------
-    models : dict of str -> fitted model
-    system : hamid.systems.System
-        Provides the true vector field, the true energy and the reference trajectories.
-    z_test : array_like, shape (n, D)
-        Initial states for rollouts; the vector-field error is measured at the states of the true
-        trajectories from them.
-    dt, n_steps : float, int
-        Rollout step and length.
-    method : str, optional
-        Integration method passed to ``simulate`` (each model's default when None).
-    threshold : float
-        For :func:`valid_prediction_time`.
-
-    Returns
-    -------
-    list of dict
-        One row per model: ``model``, ``vector_field_mse``, ``rollout_mse`` (at the horizon),
-        ``energy_mse``, ``max_energy_drift``, ``valid_time``, ``fit_time_s``, ``n_parameters``.
-    """
-    z_test = np.asarray(z_test, dtype=float)
-    t = np.arange(n_steps + 1) * dt
-    reference = system.simulate(z_test, t)
-    states = reference.reshape(-1, reference.shape[-1])
-    true_field = system.vector_field(states)
-    rows = []
-    for name, model in models.items():
-        kwargs = {} if method is None else {"method": method}
-        predicted = _numpy(model.simulate(z_test, dt=dt, n_steps=n_steps, **kwargs))
-        rows.append({
-            "model": name,
-            "vector_field_mse": vector_field_mse(model, states, true_field) if hasattr(model, "vector_field") else float("nan"),
-            "rollout_mse": float(rollout_mse(predicted, reference)[-1]),
-            "energy_mse": energy_mse(system.energy, predicted, reference),
-            "max_energy_drift": float(energy_drift(system.energy, predicted).max()),
-            "valid_time": float(np.mean(valid_prediction_time(predicted, reference, t, threshold))),
-            "fit_time_s": float(getattr(model, "fit_time_", float("nan"))),
-            "n_parameters": count_parameters(model),
-        })
-    return rows
+        return getattr(importlib.import_module("hamid.compare"), name)
+    raise AttributeError(f"module 'hamid.metrics' has no attribute {name!r}")
