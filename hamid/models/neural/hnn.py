@@ -41,8 +41,10 @@ class HamiltonianNet(torch.nn.Module):
 
 
 def symplectic_gradient(grad, n_dof):
-    """J ∇H = (∂H/∂p, −∂H/∂q) for ``grad`` of shape (n, 2d)."""
-    return torch.cat([grad[..., n_dof:], -grad[..., :n_dof]], dim=-1)
+    """J ∇H = (∂H/∂p, −∂H/∂q) for ``grad`` of shape (n, 2d) (the map lives in hamid.structures)."""
+    from ...structures import CanonicalStructure
+
+    return CanonicalStructure(n_dof).apply(grad)
 
 
 class HNN(NeuralModel):
