@@ -53,7 +53,10 @@ def _dask_results(jobs, scheduler, workers):
     from .jobs import run_job
 
     cluster = None
-    if scheduler == "local":
+    own_client = True
+    if isinstance(scheduler, Client):  # a client the caller made (and closes)
+        client, own_client = scheduler, False
+    elif scheduler == "local":
         # one thread per worker process: fits are single-threaded numpy/torch and must not contend
         cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
         client = Client(cluster)
@@ -65,9 +68,15 @@ def _dask_results(jobs, scheduler, workers):
             yield future.result()
             future.release()
     finally:
-        client.close()
+        if own_client:
+            client.close()
         if cluster is not None:
             cluster.close()
+
+
+def _is_dask_client(obj):
+    module = type(obj).__module__ or ""
+    return module.startswith("distributed") and type(obj).__name__ == "Client"
 
 
 def run_sweep(config, out, *, scheduler=None, workers=None, retry_failed=False, limit=None, progress=None,
@@ -80,9 +89,10 @@ def run_sweep(config, out, *, scheduler=None, workers=None, retry_failed=False, 
         A YAML file or a mapping (see :func:`hamid.sweep.config.load_config`); validated before anything runs.
     out : str or os.PathLike
         The results file (JSON lines); created if missing, only ever appended to.
-    scheduler : None, "local" or str
+    scheduler : None, "local", str or distributed.Client
         None: local processes through joblib. ``"local"``: a Dask ``LocalCluster`` with ``workers`` worker
-        processes. Anything else: the address of a running Dask scheduler (``tcp://host:8786``).
+        processes. A string: the address of a running Dask scheduler (``tcp://host:8786``). A ``Client``:
+        submit through it (the caller owns and closes it).
     workers : int, optional
         Worker processes for joblib and the LocalCluster (default: the number of CPUs).
     retry_failed : bool
@@ -107,8 +117,9 @@ def run_sweep(config, out, *, scheduler=None, workers=None, retry_failed=False, 
         raise ValueError(f"workers must be an integer >= 1, got {workers!r}")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise ValueError(f"limit must be an integer >= 0, got {limit!r}")
-    if scheduler is not None and not isinstance(scheduler, str):
-        raise TypeError(f"scheduler must be None, 'local' or an address string, got {scheduler!r}")
+    if scheduler is not None and not isinstance(scheduler, str) and not _is_dask_client(scheduler):
+        raise TypeError(f"scheduler must be None, 'local', an address string or a distributed.Client, "
+                        f"got {scheduler!r}")
     out = Path(out)
     jobs = expand_jobs(cfg)
     summary = {"total": len(jobs), "skipped": 0, "run": 0, "ok": 0, "failed": 0, "repaired_bytes": 0}

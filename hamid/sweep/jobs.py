@@ -7,8 +7,11 @@ fits with a known true H, from :mod:`hamid.sweep.recovery`.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
+import sys
+import threading
 import time
 import traceback
 import warnings
@@ -120,7 +123,10 @@ def _test_metrics(model, system, test, data_dt, seed):
         out["vector_field_mse"] = vector_field_mse(model, states, system.vector_field(states))
     except AttributeError:  # map-based models learn a step, not a field
         out["vector_field_mse"] = None
-    with np.errstate(all="ignore"):
+    from hamid.integrators import allow_nonfinite
+
+    # a diverging rollout is a measurement here (valid time, rollout error), not an integration error
+    with np.errstate(all="ignore"), allow_nonfinite():
         predicted = np.asarray(model.simulate(z0, dt=dt, n_steps=n_steps, **kwargs), dtype=float)
         if predicted.shape != reference.shape:
             raise ValueError(f"the model's rollout has shape {predicted.shape}, expected {reference.shape}")
@@ -131,6 +137,33 @@ def _test_metrics(model, system, test, data_dt, seed):
         except ValueError:  # a trajectory starting at H = 0 has no relative drift
             out["max_energy_drift"] = None
     return out
+
+
+def _dask_worker():
+    """Address of the Dask worker running this job, or None outside Dask."""
+    if "distributed" not in sys.modules:
+        return None
+    try:
+        from distributed import get_worker
+
+        return get_worker().address
+    except ValueError:
+        return None
+
+
+def _runs_alone() -> bool:
+    """Whether no other job can run in this process now (the main thread, or a one-thread Dask worker)."""
+    if threading.current_thread() is threading.main_thread():
+        return True
+    if "distributed" not in sys.modules:
+        return False
+    try:
+        from distributed import Worker, get_worker
+
+        # several workers can share a process (LocalCluster(processes=False)): count them all
+        return get_worker().state.nthreads == 1 and len(list(Worker._instances)) == 1
+    except (ImportError, ValueError, AttributeError):
+        return False
 
 
 def run_job(job) -> dict:
@@ -154,12 +187,17 @@ def run_job(job) -> dict:
     cfg = job["config"]
     start = time.perf_counter()
     record = {"job": job["key"], "config": cfg, "hamid_version": __version__, "host": socket.gethostname(),
-              "pid": os.getpid()}
+              "pid": os.getpid(), "worker": _dask_worker()}
     metrics = {}
     caught = []
+    # catch_warnings swaps process-global state: only safe when no other thread runs jobs (a Dask worker
+    # with several threads runs several at once; there warnings are not recorded)
+    main_thread = _runs_alone()
+    recorder = warnings.catch_warnings(record=True) if main_thread else contextlib.nullcontext([])
     try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
+        with recorder as caught:
+            if main_thread:
+                warnings.simplefilter("always")
             system, data, truth, symbols = _load_system_data(cfg)
             kind = cfg["model"]["kind"]
             model = make_model(cfg["model"], cfg["seed"])
@@ -177,6 +215,6 @@ def run_job(job) -> dict:
         record["status"] = f"{type(exc).__name__}: {' '.join(str(exc).split())}"[:2000]
         record["traceback"] = traceback.format_exc().splitlines()[-12:]
     record["metrics"] = metrics
-    record["warnings"] = sorted({w.category.__name__ for w in caught})
+    record["warnings"] = sorted({w.category.__name__ for w in caught}) if main_thread else None
     record["time_s"] = time.perf_counter() - start
     return record
