@@ -1,9 +1,13 @@
-"""The documentation site builds with warnings as errors, and documents every public name.
+"""The documentation: the site builds with warnings as errors and documents every public name, and every
+docstring example runs.
 
 The build is ``python -m sphinx -E -W --keep-going -b html docs OUT`` (a fresh environment, every warning
 reported, then a failure). On failure the test lists each warning on its own line, so the offending page or
 docstring is named in the pytest report.
 """
+import doctest
+import importlib
+import io
 import os
 import re
 import subprocess
@@ -14,15 +18,38 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
-for _module in ("sphinx", "myst_parser", "numpydoc"):
-    pytest.importorskip(_module, reason=f"{_module} is not installed (it is in the 'test' extra: "
-                                        "pip install -c constraints.txt -e '.[test]')")
-
 pytestmark = pytest.mark.slow
+
+
+def _modules_with_examples():
+    """Dotted names of hamid's modules whose source holds a ``>>>`` example (found without importing them)."""
+    names = []
+    for path in sorted((ROOT / "hamid").rglob("*.py")):
+        if ">>>" in path.read_text(encoding="utf-8"):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            if parts[-1] == "__init__":
+                parts.pop()
+            names.append(".".join(parts))
+    return names
+
+
+@pytest.mark.parametrize("modname", _modules_with_examples())
+def test_docstring_examples_run(modname):
+    module = importlib.import_module(modname)
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
+    report = io.StringIO()
+    for test in doctest.DocTestFinder(exclude_empty=True).find(module, modname):
+        runner.run(test, out=report.write)
+    result = runner.summarize(verbose=False)
+    assert result.attempted > 0, f"{modname} has '>>>' in its source but doctest finds no example in a docstring"
+    assert result.failed == 0, f"{result.failed} of {result.attempted} examples failed:\n{report.getvalue()}"
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
+    for module in ("sphinx", "myst_parser", "numpydoc"):
+        pytest.importorskip(module, reason=f"{module} is not installed (it is in the 'test' extra: "
+                                           "pip install -c constraints.txt -e '.[test]')")
     out = tmp_path_factory.mktemp("site")
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)]
