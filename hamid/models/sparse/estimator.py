@@ -207,8 +207,12 @@ class SparseHamiltonian(HamidModel):
     >>> rng = np.random.default_rng(0)
     >>> q, p = rng.uniform(-1, 1, (2, 200))
     >>> model = SparseHamiltonian(library="poly:3").fit(q, p, dq=p, dp=-q)
-    >>> model.hamiltonian_
-    0.5*p**2 + 0.5*q**2
+    >>> model.terms_
+    ['q**2', 'p**2']
+    >>> print(model.latex())  # 10 significant digits; coef_ keeps all of them (0.5000000000000001)
+    H = 0.5 p^{2} + 0.5 q^{2}
+    >>> model.snap_coefficients().hamiltonian_  # exact rationals within 1e-3
+    p**2/2 + q**2/2
     """
 
     _fitted_attribute = "coef_"
@@ -631,6 +635,7 @@ class SparseHamiltonian(HamidModel):
 
     def vector_field(self, z):
         """dz/dt = B(z)∇H (J∇H for canonical data) at states ``z`` of shape (n, D) -> (n, D)."""
+        self._check_fitted()
         z = np.asarray(z, dtype=float)
         return self._structure().apply(self.hamiltonian_gradient(z), z)
 
