@@ -230,17 +230,21 @@ def test_pysindy_baseline_recovers_the_pendulum_field():
     symbols = tuple(qs) + tuple(ps)
     truth = true_field_exprs(system.hamiltonian, symbols)
     for weak in (False, True):
-        model = PySINDyField(library=["poly:2", "trig"], weak=weak).fit(data.q, data.p, t=data.t,
-                                                                        dq=data.dq, dp=data.dp)
+        state = np.random.get_state()[1].copy()
+        model = PySINDyField(library=["poly:2", "trig"], weak=weak, alpha=1e-5, random_state=0).fit(
+            data.q, data.p, t=data.t, dq=data.dq, dp=data.dp)
+        assert np.array_equal(np.random.get_state()[1], state)  # pysindy's draws leave the global RNG as it was
         assert [str(b) for b in model.basis_] == ["1", "q", "p", "cos(q)", "sin(q)"]
         score = field_recovery(truth, model.field_exprs_, symbols)
+        assert score["field_exact_support"], model.field_exprs_
         assert score["field_max_rel_error"] < (1e-8 if not weak else 1e-3)
-        if not weak:  # pysindy's weak STLSQ keeps a spurious 8e-6 q in dp/dt here: not an exact support
-            assert score["field_exact_support"], model.field_exprs_
-        else:
-            assert score["field_missing"] == [] and score["field_extra"] == ["dp:q"]
         z = data.states()[:, 0]
         assert np.allclose(model.vector_field(z), system.vector_field(z), atol=1e-3)
+    # 12 samples per trajectory: pysindy's default subdomains would hold < 2 samples and crash; widened here
+    coarse = system.generate(n_traj=10, n_time=12, dt=0.25, seed=3)
+    model = PySINDyField(library=["poly:2", "trig"], weak=True, alpha=1e-5, random_state=0).fit(
+        coarse.q, coarse.p, t=coarse.t)
+    assert field_recovery(truth, model.field_exprs_, symbols)["field_max_rel_error"] < 0.01
 
 
 def test_import_stays_light():

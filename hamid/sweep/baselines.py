@@ -41,6 +41,13 @@ class PySINDyField:
         Exponent of the weak-form test functions.
     differentiation : {"finite_difference", "smoothed_finite_difference"}
         How the strong form estimates dz/dt when the data carry no derivatives.
+    H_xt : float, optional
+        Half-width of the weak-form subdomains. Default: pysindy's (a twentieth of the time span), raised to
+        1.5 sample spacings where that leaves a subdomain fewer than two samples (pysindy 2.1 then resamples
+        its centre with an assignment numpy 2 rejects, so coarse trajectories would always fail).
+    random_state : int, optional
+        Seed of the weak form's random subdomain centres. pysindy draws them from numpy's global RNG: the
+        fit seeds it and restores its previous state afterwards.
 
     Attributes
     ----------
@@ -53,7 +60,7 @@ class PySINDyField:
     """
 
     def __init__(self, library=None, optimizer="stlsq", threshold=0.05, alpha=0.05, weak=False, K=100, p=4,
-                 differentiation="finite_difference"):
+                 differentiation="finite_difference", H_xt=None, random_state=None):
         self.library = library
         self.optimizer = optimizer
         self.threshold = threshold
@@ -62,6 +69,8 @@ class PySINDyField:
         self.K = K
         self.p = p
         self.differentiation = differentiation
+        self.H_xt = H_xt
+        self.random_state = random_state
 
     def fit(self, q, p, t=None, dq=None, dp=None):
         """Fit dz/dt on trajectories ``q, p`` of shape (n_traj, n_time, d) with times ``t`` (n_time,).
@@ -102,10 +111,19 @@ class PySINDyField:
             # pysindy 2 warns about axis labels of 1-D time grids on every weak fit; not ours to fix
             warnings.filterwarnings("ignore", message=".*axes labeled.*")
             if self.weak:
-                library = ps.WeakPDELibrary(function_library=custom(), spatiotemporal_grid=data.t, K=int(self.K),
-                                            p=int(self.p))
-                model = ps.SINDy(feature_library=library, optimizer=optimizer)
-                model.fit(xs, t=data.t)
+                span = float(data.t[-1] - data.t[0])
+                h = span / 20.0 if self.H_xt is None else float(self.H_xt)
+                if self.H_xt is None:
+                    h = max(h, 1.5 * float(np.max(np.diff(data.t))))
+                saved = np.random.get_state()
+                try:
+                    np.random.seed(self.random_state)
+                    library = ps.WeakPDELibrary(function_library=custom(), spatiotemporal_grid=data.t,
+                                                K=int(self.K), p=int(self.p), H_xt=h)
+                    model = ps.SINDy(feature_library=library, optimizer=optimizer)
+                    model.fit(xs, t=data.t)
+                finally:
+                    np.random.set_state(saved)
             else:
                 diff = (ps.FiniteDifference() if self.differentiation == "finite_difference"
                         else ps.SmoothedFiniteDifference())
