@@ -19,7 +19,10 @@ from hamid.models.neural import (HNN, LNN, LR_SCHEDULES, FrictionHNN, MLPField, 
                                  TrainingHistory, solve_checked, train)
 from hamid.models.neural.lnn import lagrangian_acceleration  # noqa: E402
 
-SMALL = dict(hidden=(16, 16), max_steps=60, lr=1e-2)
+# explicit recipes: constant learning rate, no held-out data (the defaults are cosine with early stopping on
+# held-out trajectories, see docs/neural.md)
+OLD = dict(lr_schedule="constant", validation_fraction=0.0)
+SMALL = dict(hidden=(16, 16), max_steps=60, lr=1e-2, **OLD)
 
 
 # ------------------------------------------------------------------------------------------------ data
@@ -111,23 +114,53 @@ def test_early_stopping_restores_the_best_parameters():
     assert len(hist.val_loss) == best + 1 + 5   # stopped after `patience` evaluations without improvement
 
 
-def test_nan_loss_raises_diverged_error_naming_step_and_last_loss():
+def test_nan_loss_keeps_the_best_finite_state_and_says_so():
     m = _param(1.0)
-    values = []
+    values, weights = [], []
 
     def loss_fn(idx):
+        weights.append(float(m.w.detach()))
         if len(values) == 7:
             return m.w.sum() * float("nan")
         loss = (m.w ** 2).sum()
         values.append(float(loss.detach()))
         return loss
 
-    with pytest.raises(TrainingDivergedError, match="step 7") as err:
-        train(m, loss_fn, 1, max_steps=50, verbose=False)
-    assert err.value.step == 7
-    assert err.value.last_finite_loss == values[-1]
-    assert str(values[-1]) in str(err.value)
+    with pytest.warns(RuntimeWarning, match="step 7") as rec:
+        hist = train(m, loss_fn, 1, max_steps=50, lr=0.01, eval_every=5, verbose=False)
+    assert str(values[-1]) in str(rec[0].message)           # the last finite loss is named
+    assert hist.diverged and not hist.stopped_early and hist.n_steps == 7
+    # without validation the training loss scores the parameters it was computed with: best = step 5
+    assert hist.best_step == 5 and float(m.w.detach()) == weights[5]
+    assert "diverged after 7 steps" in hist.stop_reason and "parameters of step 5" in hist.stop_reason
+
+
+def test_nan_loss_before_any_finite_state_raises_diverged_error():
+    m = _param(1.0)
+    with pytest.raises(TrainingDivergedError, match="step 0") as err:
+        train(m, lambda idx: m.w.sum() * float("nan"), 1, max_steps=50, verbose=False)
+    assert err.value.step == 0 and err.value.last_finite_loss is None
     assert isinstance(err.value, ValueError)
+
+
+def test_best_step_names_the_restored_parameters():
+    # the loss falls, then rises: the best evaluation is the minimum of the loss at the evaluated parameters,
+    # and the restored parameters are exactly those (not the ones one optimizer step later)
+    m = _param(0.0)
+    seen = []
+
+    def loss_fn(idx):
+        seen.append(float(m.w.detach()))
+        return ((m.w - 1.0) ** 2).sum()
+
+    def val():
+        return ((m.w - 0.5) ** 2).sum()
+
+    hist = train(m, loss_fn, 1, val_loss_fn=val, max_steps=200, lr=0.01, eval_every=7, verbose=False)
+    best = int(np.argmin(hist.val_loss))
+    assert hist.best_step == hist.val_steps[best] and hist.best_step % 7 == 0
+    assert float(m.w.detach()) == seen[hist.best_step]
+    assert hist.val_steps[-1] == 200 and "reached max_steps = 200" in hist.stop_reason
 
 
 def test_keyboard_interrupt_keeps_the_best_state():
@@ -148,7 +181,9 @@ def test_keyboard_interrupt_keeps_the_best_state():
     with pytest.warns(RuntimeWarning, match="interrupted after 42 steps"):
         hist = train(m, loss_fn, 1, val_loss_fn=val, max_steps=1000, lr=0.01, eval_every=10, verbose=False)
     assert hist.interrupted and hist.n_steps == 42 and len(hist.train_loss) == 42
-    assert hist.best_step == 10 and float(m.w.detach()) == vals[0]
+    # evaluations at 0, 10, 20, ...: the parameters after 10 steps are closest to 0.1
+    assert hist.best_step == 10 and float(m.w.detach()) == vals[1]
+    assert "interrupted" in hist.stop_reason
 
 
 def test_minibatches_are_seeded_and_distinct():
@@ -183,7 +218,7 @@ def test_history_round_trips_through_dict():
 @pytest.fixture(scope="module")
 def fitted_hnn(spring_samples):
     q, p, dq, dp = spring_samples
-    return HNN(separable=True, hidden=(32, 32), max_steps=300, lr=1e-2).fit(q, p, dq=dq, dp=dp)
+    return HNN(separable=True, hidden=(32, 32), max_steps=300, lr=1e-2, **OLD).fit(q, p, dq=dq, dp=dp)
 
 
 def test_hnn_learns_the_spring_field(fitted_hnn):
@@ -293,7 +328,7 @@ def test_lnn_double_pendulum_accelerations():
 def test_lnn_trained_on_oscillator_predicts_accelerations():
     rng = np.random.default_rng(7)
     x = rng.uniform(-1, 1, size=(100, 2))
-    m = LNN(hidden=(32, 32), max_steps=400, lr=3e-3, activation="softplus").fit(x[:, :1], x[:, 1:],
+    m = LNN(hidden=(32, 32), max_steps=400, lr=3e-3, activation="softplus", **OLD).fit(x[:, :1], x[:, 1:],
                                                                                   qddot=-x[:, :1])
     xt = rng.uniform(-0.8, 0.8, size=(100, 2))
     err = np.mean((m.acceleration(xt[:, :1], xt[:, 1:]) + xt[:, :1]) ** 2)
@@ -303,7 +338,7 @@ def test_lnn_trained_on_oscillator_predicts_accelerations():
 def test_lnn_singular_hessian_is_detected_and_reported():
     x = np.random.default_rng(8).normal(size=(12, 4))
     # L linear in the second velocity: ∂²L/∂q̇² = diag(1, 0) everywhere
-    m = _lnn_with(lambda x: 0.5 * x[:, 2] ** 2 + x[:, 3] * x[:, 0] - 0.5 * x[:, 1] ** 2, 2)
+    m = _lnn_with(lambda x: 0.5 * x[:, 2] ** 2 + x[:, 3] * x[:, 0] - 0.5 * x[:, 1] ** 2, 2, on_singular="raise")
     with pytest.raises(SingularMatrixError, match="12 of 12") as err:
         m.acceleration(x[:, :2], x[:, 2:])
     assert err.value.n_bad == 12 and isinstance(err.value, ValueError)
@@ -313,8 +348,13 @@ def test_lnn_singular_hessian_is_detected_and_reported():
     with pytest.warns(RuntimeWarning, match="12 of 12.*least squares"):
         out = m.acceleration(x[:, :2], x[:, 2:])
     assert np.all(np.isfinite(out))
+    # the default: a Tikhonov-regularized solve, finite, and every flagged row counted
+    m.on_singular = "regularize"
+    before = m.singular_counts_["predict"]
+    out = m.acceleration(x[:, :2], x[:, 2:])
+    assert np.all(np.isfinite(out)) and m.singular_counts_["predict"] == before + 12
     # a mixed batch: only the rows where the Hessian 1 + q² - 1 vanishes (q = 0) are flagged
-    mixed = _lnn_with(lambda x: 0.5 * x[:, 0] ** 2 * x[:, 1] ** 2 - 0.5 * x[:, 0] ** 2, 1)
+    mixed = _lnn_with(lambda x: 0.5 * x[:, 0] ** 2 * x[:, 1] ** 2 - 0.5 * x[:, 0] ** 2, 1, on_singular="raise")
     xs = np.array([[0.0, 1.0], [1.0, 1.0], [0.0, -2.0], [2.0, 0.5]])
     with pytest.raises(SingularMatrixError, match=r"2 of 4.*\[0, 2\]"):
         mixed.acceleration(xs[:, :1], xs[:, 1:])
@@ -335,8 +375,10 @@ def test_lnn_data_contract_errors():
     x = np.zeros((5, 2))
     with pytest.raises(DataError, match="accelerations"):
         LNN(**SMALL).fit(x[:, :1], x[:, 1:])
-    with pytest.raises(DataError, match="not both"):
+    with pytest.raises(TypeError, match="canonical dp"):
         LNN(**SMALL).fit(x[:, :1], x[:, 1:], dp=x[:, :1], qddot=x[:, :1])
+    with pytest.raises(TypeError, match="extra positional"):
+        LNN(**SMALL).fit(x[:, :1], x[:, 1:], None, x[:, 1:], x[:, :1])   # canonical fit(q, p, t, dq, dp)
 
 
 # ------------------------------------------------------------------------------ symplectic form (LV)
@@ -358,7 +400,7 @@ def _lotka_volterra(n, seed):
 
 def test_symplectic_form_with_exact_potential_gives_lotka_volterra():
     x, y, dx, dy = _lotka_volterra(20, 0)
-    m = NeuralSymplecticForm(canonical_offset=False, hidden=(4,), max_steps=1).fit(x, y, dq=dx, dp=dy)
+    m = NeuralSymplecticForm(canonical_offset=False, hidden=(4,), max_steps=1, **OLD).fit(x, y, dq=dx, dp=dy)
     # A = (0, ln x / y): W_12 = ∂A_2/∂x − ∂A_1/∂y = 1/(xy); H = x − 2 ln x + y − ln y
     m.module_.potential_net = _Fixed(lambda z: torch.stack([torch.zeros_like(z[..., 0]),
                                                              torch.log(z[..., 0]) / z[..., 1]], -1))
@@ -373,7 +415,7 @@ def test_symplectic_form_with_exact_potential_gives_lotka_volterra():
 
 def test_symplectic_form_starts_canonical_and_learns_lotka_volterra():
     x, y, dx, dy = _lotka_volterra(200, 1)
-    kw = dict(hidden=(32, 32), max_steps=250, lr=3e-3)
+    kw = dict(hidden=(32, 32), max_steps=250, lr=3e-3, **OLD)
     nsf = NeuralSymplecticForm(**kw)
     nsf.max_steps = 0
     nsf.fit(x, y, dq=dx, dp=dy)
@@ -408,7 +450,7 @@ def test_friction_hnn_learns_damping():
     # damped oscillator dq = p, dp = -q - 0.3 p, exact trajectories
     gamma = 0.3
     t, q, p, dq, dp = _damped_oscillator(gamma)
-    m = FrictionHNN(alpha=10.0, rollout_steps=2, hidden=(24, 24), max_steps=200, lr=1e-2)
+    m = FrictionHNN(alpha=10.0, rollout_steps=2, hidden=(24, 24), max_steps=200, lr=1e-2, **OLD)
     m.fit(q, p, t=t, dq=dq, dp=dp)
     z = np.stack([q.ravel(), p.ravel()], 1)
     f = m.friction(z)[:, 0]
@@ -436,7 +478,7 @@ def test_structured_friction_never_gains_energy(form):
     # F = D ⊙ ∂H/∂p with D >= 0: the learned flow loses its own H everywhere, even at random weights, and F has
     # no part that survives at ∂H/∂p = 0
     t, q, p, dq, dp = _damped_oscillator()
-    m = FrictionHNN(alpha=0.0, friction_form=form, hidden=(16, 16), max_steps=3, lr=1e-2, seed=1)
+    m = FrictionHNN(alpha=0.0, friction_form=form, hidden=(16, 16), max_steps=3, lr=1e-2, seed=1, **OLD)
     m.fit(q, p, dq=dq, dp=dp)
     z = np.random.default_rng(3).uniform(-3, 3, size=(500, 2))
     f = m.vector_field(z)
@@ -449,7 +491,7 @@ def test_structured_friction_never_gains_energy(form):
     np.testing.assert_allclose(m.friction(z)[:, 0], damping * grad[:, 1], atol=1e-12)
     if form == "constant":
         n_hamiltonian = sum(w.numel() for w in m.module_.hamiltonian.parameters())
-        assert np.ptp(damping) == 0 and m.n_parameters() == n_hamiltonian + 1
+        assert np.ptp(damping) == 0 and m.n_parameters_ == n_hamiltonian + 1
     with pytest.raises(AttributeError, match="damping"):
         FrictionHNN(alpha=0.0, **SMALL).fit(q, p, dq=dq, dp=dp).damping(z)
     with pytest.raises(ValueError, match="friction_form"):
@@ -460,7 +502,7 @@ def test_constant_damping_recovers_gamma():
     # H = (q² + p²)/2, so ∂H/∂p = p and the true D is γ itself
     gamma = 0.3
     t, q, p, dq, dp = _damped_oscillator(gamma)
-    m = FrictionHNN(alpha=0.0, friction_form="constant", hidden=(24, 24), max_steps=600, lr=1e-2, seed=0)
+    m = FrictionHNN(alpha=0.0, friction_form="constant", hidden=(24, 24), max_steps=600, lr=1e-2, seed=0, **OLD)
     m.fit(q, p, dq=dq, dp=dp)
     d = float(m.damping(np.zeros((1, 2)))[0, 0])
     assert abs(d - gamma) < 0.02 * gamma
@@ -472,7 +514,7 @@ def test_friction_loss_is_seed_004_definition(spring_trajectories):
     q, p, t = spring_trajectories
     dq, dp = p, -q
     alpha = 3.0
-    kw = dict(alpha=alpha, rollout_steps=1, hidden=(8,), lr=1e-2, seed=4)
+    kw = dict(alpha=alpha, rollout_steps=1, hidden=(8,), lr=1e-2, seed=4, **OLD)
     m0 = FrictionHNN(max_steps=0, **kw).fit(q, p, t=t, dq=dq, dp=dp)
     m1 = FrictionHNN(max_steps=1, **kw).fit(q, p, t=t, dq=dq, dp=dp)
     z = np.concatenate([q, p], -1)
@@ -520,11 +562,11 @@ def _fitted_models(spring_samples, spring_trajectories):
         MLPField(**SMALL).fit(q, p, dq=dq, dp=dp),
         HNN(**SMALL).fit(q, p, dq=dq, dp=dp),
         HNN(separable=True, **SMALL).fit(q, p, dq=dq, dp=dp),
-        LNN(hidden=(8,), max_steps=10, lr=1e-2).fit(q, p, qddot=-q),
+        LNN(hidden=(8,), max_steps=10, lr=1e-2, **OLD).fit(q, p, qddot=-q),
         FrictionHNN(alpha=1.0, **SMALL).fit(qt, pt, t=t),
         FrictionHNN(alpha=0.0, friction_form="dissipative", **SMALL).fit(q, p, dq=dq, dp=dp),
         FrictionHNN(alpha=0.0, friction_form="constant", **SMALL).fit(q, p, dq=dq, dp=dp),
-        NeuralSymplecticForm(hidden=(8,), max_steps=10, lr=1e-2).fit(q + 2, p + 2, dq=dq, dp=dp),
+        NeuralSymplecticForm(hidden=(8,), max_steps=10, lr=1e-2, **OLD).fit(q + 2, p + 2, dq=dq, dp=dp),
     ]
 
 
@@ -532,8 +574,8 @@ def test_save_load_round_trips_predictions_exactly(spring_samples, spring_trajec
     z = np.random.default_rng(9).uniform(-1, 1, size=(10, 2))
     for i, m in enumerate(_fitted_models(spring_samples, spring_trajectories)):
         zz = z + 2 if isinstance(m, NeuralSymplecticForm) else z
-        path = m.save(tmp_path / f"model{i}")
-        assert sorted(f.name for f in path.iterdir()) == ["config.json", "weights.pt"]
+        path = m.save(tmp_path / f"model{i}.json")
+        assert path.is_file()
         back = NeuralModel.load(path)
         assert type(back) is type(m)
         assert back.get_params() == m.get_params()
@@ -541,24 +583,34 @@ def test_save_load_round_trips_predictions_exactly(spring_samples, spring_trajec
         if hasattr(m, "energy"):
             np.testing.assert_array_equal(back.energy(zz), m.energy(zz))
         assert back.history_ == m.history_ and back.n_features_in_ == 2
-        assert type(m).load(path).n_parameters() == m.n_parameters()
+        assert type(m).load(path).n_parameters_ == m.n_parameters_
     with pytest.raises(ValueError, match="holds a MLPField, not a HNN"):
-        HNN.load(tmp_path / "model0")
-    with pytest.raises(ValueError, match="config.json is missing"):
+        HNN.load(tmp_path / "model0.json")
+    with pytest.raises(ValueError, match="directory"):
         NeuralModel.load(tmp_path)
 
 
-def test_load_never_unpickles(spring_samples, tmp_path):
+def test_load_never_unpickles(spring_samples, tmp_path, monkeypatch):
+    import json
+    import pickle
+
     q, p, dq, dp = spring_samples
     m = MLPField(**SMALL).fit(q, p, dq=dq, dp=dp)
-    path = m.save(tmp_path / "m")
+    path = m.save(tmp_path / "m.json")
 
-    class Evil:
-        def __reduce__(self):
-            return (print, ("pwned",))
+    def refuse(*args, **kwargs):
+        raise AssertionError("load must not unpickle")
 
-    torch.save({"x": Evil()}, path / "weights.pt")
-    with pytest.raises(Exception, match="[Ww]eights only|Unsupported"):
+    monkeypatch.setattr(pickle, "loads", refuse)
+    monkeypatch.setattr(pickle, "load", refuse)
+    monkeypatch.setattr(torch, "load", refuse)
+    z = np.zeros((2, 2))
+    np.testing.assert_array_equal(NeuralModel.load(path).vector_field(z), m.vector_field(z))
+    doc = json.loads(path.read_text())
+    name = next(iter(doc["model"]["weights"]))
+    doc["model"]["weights"][name]["dtype"] = "object"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ValueError, match="unsupported dtype 'object'"):
         NeuralModel.load(path)
 
 
@@ -567,7 +619,7 @@ def test_not_fitted_errors(tmp_path):
         with pytest.raises(NotFittedError):
             m.vector_field(np.zeros((1, 2)))
         with pytest.raises(NotFittedError):
-            m.save(tmp_path / "x")
+            m.save(tmp_path / "x.json")
         with pytest.raises(NotFittedError):
             m.simulate(np.zeros((1, 2)), dt=0.1, n_steps=2)
         if hasattr(m, "energy"):
@@ -578,7 +630,7 @@ def test_not_fitted_errors(tmp_path):
 @pytest.mark.parametrize("params, match", [
     (dict(hidden=64), "hidden"), (dict(hidden=(8, 0)), "hidden"), (dict(activation="swish"), "tanh"),
     (dict(lr=-1.0), "lr"), (dict(max_steps=2.5), "max_steps"), (dict(lr_schedule="linear"), "cosine"),
-    (dict(dtype="float16"), "float64"), (dict(patience=3), "validation_fraction"),
+    (dict(dtype="float16"), "float64"), (dict(patience=3, validation_fraction=0.0), "validation_fraction"),
     (dict(validation_fraction=1.0), "validation_fraction"), (dict(batch_size=0), "batch_size"),
     (dict(optimizer="lbfgs"), "adam"), (dict(device="nonsense"), "device"),
 ])
@@ -616,14 +668,14 @@ def test_fit_does_not_mutate_input_and_is_reproducible(spring_samples):
 
 def test_trajectory_split_and_finite_difference_targets(spring_trajectories):
     q, p, t = spring_trajectories
-    m = HNN(validation_fraction=0.25, patience=2, eval_every=5, **SMALL)
+    m = HNN(patience=2, eval_every=5, **{**SMALL, "validation_fraction": 0.25})
     m.fit(q, p, t=t)     # no derivatives: finite differences along the trajectories
     tr, va = m._split(m._validate(q, p, t=t))
     assert len(va) == 2 and len(tr) == 6 and not set(tr) & set(va)
     assert m.history_.val_loss and m.history_.best_val_loss == min(m.history_.val_loss)
     # the finite-difference targets are second-order accurate: HNN on them learns the spring
     z = np.random.default_rng(3).uniform(-0.6, 0.6, size=(30, 2))
-    big = HNN(hidden=(32, 32), max_steps=300, lr=1e-2).fit(q, p, t=t)
+    big = HNN(hidden=(32, 32), max_steps=300, lr=1e-2, **OLD).fit(q, p, t=t)
     err = np.mean((big.vector_field(z) - np.stack([z[:, 1], -z[:, 0]], 1)) ** 2)
     assert err < 0.01
 

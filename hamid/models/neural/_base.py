@@ -17,16 +17,15 @@ This module imports torch; ``import hamid`` does not import it.
 """
 from __future__ import annotations
 
-import json
 import math
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-from hamid.io import DataError, atomic_write, validate_data
-from hamid.models.base import HamidModel
+from hamid.io import DataError, validate_data
+from hamid.models.base import (MODEL_CLASSES, HamidModel, ModelFileError, check_rollout_args, decode_array,
+                               encode_array)
 
 from .training import LR_SCHEDULES, OPTIMIZERS, TrainingHistory, train
 
@@ -47,13 +46,15 @@ ACTIVATIONS = {
 #: dtype name -> torch dtype
 DTYPES = {"float64": torch.float64, "float32": torch.float32}
 
-#: class name -> class, filled by ``NeuralModel.__init_subclass__``; used by ``load`` (no import by path)
-_REGISTRY: dict = {}
+#: class name -> class of every model (shared with :mod:`hamid.models.base`); used by ``load``
+_REGISTRY = MODEL_CLASSES
 
-_FORMAT = "hamid-neural-model"
-_FORMAT_VERSION = 1
-_CONFIG_FILE = "config.json"
-_WEIGHTS_FILE = "weights.pt"
+#: what ``validation_fraction="auto"`` holds out, and from how many trajectories / samples on
+AUTO_VALIDATION_FRACTION = 0.2
+AUTO_VALIDATION_MIN_TRAJECTORIES = 5
+AUTO_VALIDATION_MIN_SAMPLES = 50
+#: ``patience="auto"``: evaluations without improvement before early stopping (when data are held out)
+AUTO_PATIENCE = 100
 
 
 def make_mlp(in_dim, out_dim, hidden=(200, 200), activation="tanh", init="orthogonal", bias_out=True):
@@ -119,6 +120,17 @@ def _is_int(x):
     return isinstance(x, (int, np.integer)) and not isinstance(x, bool)
 
 
+def check_network_size(hidden, n_in, what="the network"):
+    """Refuse, before any allocation, hidden widths whose dense layers ``n_in -> hidden... -> n_in`` would hold
+    more than ``hamid.limits.MAX_NETWORK_PARAMETERS`` parameters (an estimate of the size of every network
+    hamid builds from ``hidden``)."""
+    from ... import limits
+
+    widths = [int(n_in)] + [int(h) for h in hidden] + [int(n_in)]
+    n = sum(a * b + b for a, b in zip(widths, widths[1:]))
+    limits.check_count(n, "MAX_NETWORK_PARAMETERS", f"the parameter count of {what} (hidden = {list(hidden)})")
+
+
 def check_flag(name, value):
     """Raise unless ``value`` is exactly True or False (so that 0/1 or "yes" are not taken silently)."""
     if not isinstance(value, bool):
@@ -143,20 +155,24 @@ class NeuralModel(HamidModel):
     activation : str
         One of :data:`ACTIVATIONS` (``"tanh"``, ``"softplus"``, ...).
     max_steps : int
-        Optimization steps (see :func:`hamid.models.neural.training.train`).
+        Optimization steps (see :func:`hamid.models.neural.training.train`). Default 5000.
     lr : float
-        Learning rate.
+        Learning rate (default 3e-3).
     weight_decay : float
         L2 penalty (Adam) or decoupled decay (``optimizer="adamw"``).
     batch_size : int or None
         None: full batch.
-    lr_schedule : {"constant", "cosine", "step", "exponential"}
-    patience : int or None
-        Early stopping after this many evaluations without improvement; needs ``validation_fraction > 0``.
-    validation_fraction : float in [0, 1)
-        Held-out fraction; whole trajectories are held out when data are trajectories.
+    lr_schedule : {"cosine", "constant", "step", "exponential"}
+        Default ``"cosine"``: the learning rate decays from ``lr`` to ``lr / 100`` over ``max_steps``.
+    patience : int, None or "auto"
+        Early stopping after this many evaluations without improvement of the validation loss; needs held-out
+        data. ``"auto"`` (default): 100 evaluations when data are held out, else None.
+    validation_fraction : float in [0, 1) or "auto"
+        Held-out fraction; whole trajectories are held out when data are trajectories. ``"auto"`` (default):
+        0.2 when the data have at least 5 trajectories (or 50 samples), else 0. The weights of the best
+        evaluation (validation loss when data are held out, training loss otherwise) are restored.
     eval_every : int
-        Steps between validation evaluations.
+        Steps between evaluations.
     optimizer : {"adam", "adamw", "sgd"}
     device : str
         Torch device, e.g. ``"cpu"`` or ``"cuda"``.
@@ -176,17 +192,23 @@ class NeuralModel(HamidModel):
         d.
     fit_time_ : float
         Seconds spent in ``fit``.
+    validation_fraction_, patience_ : float, int or None
+        The values used (``"auto"`` resolved).
+    fit_summary_ : str
+        One line: when and why training stopped, the best score and which weights were kept (also
+        ``history_.stop_reason``; printed when ``verbose``).
+    n_parameters_ : int
+        Trainable parameters of the fitted module.
     """
 
     #: model-specific fitted attributes (plain JSON values) saved in the config besides the common ones
     _extra_fitted = ()
 
-    def __init_subclass__(cls, **kwargs):
-        super().__init_subclass__(**kwargs)
-        _REGISTRY[cls.__name__] = cls
+    #: ``simulate``'s integrator when ``method=None``
+    _default_method = "rk4"
 
-    def __init__(self, hidden=(200, 200), activation="tanh", max_steps=2000, lr=1e-3, weight_decay=0.0,
-                 batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0, eval_every=10,
+    def __init__(self, hidden=(200, 200), activation="tanh", max_steps=5000, lr=3e-3, weight_decay=0.0,
+                 batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto", eval_every=10,
                  optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         self.hidden = hidden
         self.activation = activation
@@ -231,12 +253,13 @@ class NeuralModel(HamidModel):
             raise ValueError(f"unknown lr_schedule {self.lr_schedule!r}; valid names: {', '.join(LR_SCHEDULES)}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {self.optimizer!r}; valid names: {', '.join(OPTIMIZERS)}")
-        if self.patience is not None and (not _is_int(self.patience) or self.patience < 1):
-            raise ValueError(f"patience must be None or a positive integer, got {self.patience!r}")
+        if self.patience is not None and self.patience != "auto" and (not _is_int(self.patience)
+                                                                       or self.patience < 1):
+            raise ValueError(f"patience must be None, 'auto' or a positive integer, got {self.patience!r}")
         vf = self.validation_fraction
-        if not isinstance(vf, (int, float)) or isinstance(vf, bool) or not 0 <= vf < 1:
-            raise ValueError(f"validation_fraction must be in [0, 1), got {vf!r}")
-        if self.patience is not None and vf == 0:
+        if vf != "auto" and (not isinstance(vf, (int, float)) or isinstance(vf, bool) or not 0 <= vf < 1):
+            raise ValueError(f"validation_fraction must be 'auto' or a number in [0, 1), got {vf!r}")
+        if self.patience not in (None, "auto") and vf == 0:
             raise ValueError("patience (early stopping) needs validation_fraction > 0")
         if not _is_int(self.eval_every) or self.eval_every < 1:
             raise ValueError(f"eval_every must be a positive integer, got {self.eval_every!r}")
@@ -278,8 +301,11 @@ class NeuralModel(HamidModel):
 
     def _tensor(self, x, requires_grad=False):
         """numpy/array-like/tensor -> tensor in this model's dtype and device (a copy for numpy input)."""
-        t = torch.as_tensor(np.asarray(x) if not isinstance(x, torch.Tensor) else x,
-                            dtype=self._torch_dtype(), device=self._torch_device())
+        if not isinstance(x, torch.Tensor):
+            x = np.asarray(x)
+            if not x.flags.writeable:  # broadcast views: torch warns on read-only arrays
+                x = x.copy()
+        t = torch.as_tensor(x, dtype=self._torch_dtype(), device=self._torch_device())
         if requires_grad:
             t = t.detach().requires_grad_(True)
         return t
@@ -344,8 +370,10 @@ class NeuralModel(HamidModel):
             ``validation_fraction == 0``.
         """
         n = data.q.shape[0]
-        n_val = int(round(self.validation_fraction * n))
-        if self.validation_fraction > 0 and n_val == 0:
+        vf, patience = self._resolve_validation(n, data.is_trajectory)
+        self.validation_fraction_, self.patience_ = vf, patience
+        n_val = int(round(vf * n))
+        if vf > 0 and n_val == 0:
             n_val = 1
         if n_val >= n:
             unit = "trajectories" if data.is_trajectory else "samples"
@@ -353,6 +381,17 @@ class NeuralModel(HamidModel):
                             f"({n} {unit})")
         perm = np.random.default_rng(int(self.seed)).permutation(n)
         return np.sort(perm[n_val:]), np.sort(perm[:n_val])
+
+    def _resolve_validation(self, n, is_trajectory):
+        """(validation_fraction, patience) with "auto" resolved for ``n`` trajectories or samples."""
+        vf = self.validation_fraction
+        if vf == "auto":
+            enough = n >= (AUTO_VALIDATION_MIN_TRAJECTORIES if is_trajectory else AUTO_VALIDATION_MIN_SAMPLES)
+            vf = AUTO_VALIDATION_FRACTION if enough else 0.0
+        patience = self.patience
+        if patience == "auto":
+            patience = AUTO_PATIENCE if vf > 0 else None
+        return float(vf), patience
 
     # ---------------------------------------------------------------------------------------------- fit
 
@@ -375,28 +414,65 @@ class NeuralModel(HamidModel):
         self._validate_params()
         data = self._validate(q, p, t=t, dq=dq, dp=dp)
         start = time.perf_counter()
-        self._seed_everything()
-        n_dof = data.n_dof
-        module = self._build_module(n_dof)
-        self.module_ = module
-        train_idx, val_idx = self._split(data)
-        try:
-            history = self._fit_module(data, train_idx, val_idx)
-        except BaseException:
-            for name in ("module_", "n_features_in_", "n_dof_", "history_", "fit_time_"):
-                self.__dict__.pop(name, None)
-            raise
+        check_network_size(self._hidden(), 2 * data.n_dof, type(self).__name__)
+        with self._private_rng():
+            n_dof = data.n_dof
+            module = self._build_module(n_dof)
+            self.module_ = module
+            try:
+                train_idx, val_idx = self._split(data)
+                history = self._fit_module(data, train_idx, val_idx)
+            except BaseException:
+                self._forget_fit()
+                raise
+        self._finish_fit(history, n_dof, 2 * n_dof, start)
+        return self
+
+    #: attributes a failed fit removes
+    _fitted_names = ("module_", "n_features_in_", "n_dof_", "history_", "fit_time_", "fit_summary_",
+                     "validation_fraction_", "patience_")
+
+    def _forget_fit(self):
+        for name in self._fitted_names + tuple(self._extra_fitted):
+            self.__dict__.pop(name, None)
+
+    def _finish_fit(self, history, n_dof, n_features, start):
         self.history_ = history
         self.n_dof_ = n_dof
-        self.n_features_in_ = 2 * n_dof
+        self.n_features_in_ = n_features
         self.fit_time_ = time.perf_counter() - start
-        return self
+        self.fit_summary_ = history.stop_reason
+
+    def _private_rng(self):
+        """Context in which torch's global RNG is seeded with ``seed``; the caller's RNG state is restored after.
+
+        Network initializers draw from torch's global generator; forking it keeps ``fit`` from changing the
+        random state of the user's program (numpy's global RNG is never used).
+        """
+        import contextlib
+
+        @contextlib.contextmanager
+        def ctx():
+            dev = self._torch_device()
+            devices = [dev.index if dev.index is not None else torch.cuda.current_device()] if dev.type == "cuda" \
+                else []
+            with torch.random.fork_rng(devices=devices):
+                self._seed_everything()
+                yield
+
+        return ctx()
+
+    @property
+    def n_parameters_(self) -> int:
+        """Number of trainable parameters of the fitted module."""
+        self._check_fitted()
+        return int(sum(p.numel() for p in self.module_.parameters() if p.requires_grad))
 
     def _train(self, loss_fn, n_train, val_loss_fn=None, desc=None, **overrides):
         """Run :func:`train` on ``self.module_`` with this model's settings."""
         kwargs = dict(val_loss_fn=val_loss_fn, max_steps=int(self.max_steps), lr=float(self.lr),
                       weight_decay=float(self.weight_decay), batch_size=self.batch_size,
-                      lr_schedule=self.lr_schedule, patience=self.patience, seed=int(self.seed),
+                      lr_schedule=self.lr_schedule, patience=getattr(self, "patience_", None), seed=int(self.seed),
                       verbose=bool(self.verbose), desc=desc or type(self).__name__, optimizer=self.optimizer,
                       eval_every=int(self.eval_every))
         kwargs.update(overrides)
@@ -447,14 +523,9 @@ class NeuralModel(HamidModel):
         """Alias of :meth:`vector_field`, so a fitted model can be handed to integrators as a field."""
         return self.vector_field(z)
 
-    def n_parameters(self) -> int:
-        """Number of trainable parameters of the fitted module."""
-        self._check_fitted()
-        return int(sum(p.numel() for p in self.module_.parameters() if p.requires_grad))
-
     # --------------------------------------------------------------------------------------- simulation
 
-    def simulate(self, z0, dt, n_steps, method="rk4", save_every=1):
+    def simulate(self, z0, dt=None, n_steps=None, *, method=None, save_every=1):
         """Integrate the learned dynamics from ``z0`` with the project integrators.
 
         Models exposing ``hamiltonian_gradient`` go through :func:`hamid.integrators.integrate` (so symplectic
@@ -463,23 +534,27 @@ class NeuralModel(HamidModel):
 
         Parameters
         ----------
-        z0 : ndarray, shape (n, 2d) or (2d,)
+        z0 : ndarray, shape (n, D) or (D,)
         dt : float
+            Step size (required).
         n_steps : int
-        method : str
-            An integrator name of :mod:`hamid.integrators` (e.g. ``"rk4"``, ``"leapfrog"``).
+        method : str or None
+            An integrator name of :mod:`hamid.integrators` (e.g. ``"rk4"``, ``"leapfrog"``); None: the model's
+            default (``"rk4"``).
         save_every : int
+            Keep every ``save_every``-th state.
 
         Returns
         -------
-        ndarray, shape (n, n_steps // save_every + 1, 2d) (or without the leading axis for 1-D ``z0``)
+        ndarray, shape (n, n_steps // save_every + 1, D), or (n_steps // save_every + 1, D) for 1-D ``z0``
         """
         self._check_fitted()
         from hamid import integrators
 
+        dt, n_steps, save_every = check_rollout_args(dt, n_steps, save_every)
+        method = self._default_method if method is None else method
         z0 = np.asarray(z0, dtype=np.float64)
-        one = z0.ndim == 1
-        z0_2d, _ = self._check_state(z0, "z0")
+        z0_2d, one = self._check_state(z0, "z0")
         if hasattr(self, "hamiltonian_gradient") and getattr(self, "_integrate_via_gradient", True):
             out = integrators.integrate(self, z0_2d, dt=dt, n_steps=n_steps, method=method, save_every=save_every)
         else:
@@ -490,7 +565,8 @@ class NeuralModel(HamidModel):
 
     # ------------------------------------------------------------------------------------- persistence
 
-    def _config(self):
+    def _to_document(self):
+        """Constructor parameters, fitted metadata and the module's state dict (base64 arrays) as JSON values."""
         params = {}
         for k, v in self.get_params(deep=False).items():
             if isinstance(v, tuple):
@@ -500,94 +576,90 @@ class NeuralModel(HamidModel):
             params[k] = v
         fitted = {"n_features_in_": int(self.n_features_in_), "n_dof_": int(self.n_dof_),
                   "fit_time_": float(self.fit_time_),
+                  "validation_fraction_": getattr(self, "validation_fraction_", None),
+                  "patience_": getattr(self, "patience_", None),
                   "history_": self.history_.to_dict() if self.history_ is not None else None}
         for name in self._extra_fitted:
             fitted[name] = getattr(self, name)
-        return {"format": _FORMAT, "format_version": _FORMAT_VERSION, "class": type(self).__name__,
-                "params": params, "fitted": fitted}
-
-    def save(self, path):
-        """Save the fitted model into the directory ``path`` (created if missing; its parent must exist).
-
-        Writes ``config.json`` (class name, constructor parameters, fitted metadata) and ``weights.pt`` (the
-        module's state dict only, via ``torch.save``), each atomically.
-
-        Returns
-        -------
-        pathlib.Path
-            The directory.
-        """
-        self._check_fitted()
-        path = Path(path)
-        if path.exists() and not path.is_dir():
-            raise ValueError(f"cannot save into {path}: it exists and is not a directory")
-        if not path.parent.exists():
-            raise ValueError(f"cannot save into {path}: parent directory {path.parent} does not exist")
-        path.mkdir(exist_ok=True)
-        config = json.dumps(self._config(), indent=2)
-        state = {k: v.detach().cpu() for k, v in self.module_.state_dict().items()}
-        atomic_write(path / _WEIGHTS_FILE, lambda fh: torch.save(state, fh))
-        atomic_write(path / _CONFIG_FILE, lambda fh: fh.write(config.encode()))
-        return path
+        weights = {k: encode_array(v.detach().cpu().numpy()) for k, v in self.module_.state_dict().items()}
+        return {"params": params, "fitted": fitted, "weights": weights}
 
     @classmethod
+    def _from_document(cls, doc, device=None):
+        """Rebuild a fitted model from :meth:`_to_document` output (``device`` overrides the saved one)."""
+        try:
+            params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in doc["params"].items()}
+            fitted, weights = doc["fitted"], doc["weights"]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ModelFileError(f"malformed {cls.__name__} model file: missing {exc}") from None
+        if device is not None:
+            params["device"] = device
+        unknown = set(params) - set(cls._get_param_names())
+        if unknown:
+            raise ModelFileError(f"{cls.__name__} file has unknown parameters: {', '.join(sorted(unknown))}")
+        model = cls(**params)
+        model._validate_params()
+        # the whole file is checked before anything is allocated: keys, sizes, finite weights
+        missing = [k for k in ("n_dof_", "n_features_in_", "fit_time_", *cls._extra_fitted)
+                   if not isinstance(fitted, dict) or k not in fitted]
+        if missing:
+            raise ModelFileError(f"malformed {cls.__name__} model file: the 'fitted' section lacks "
+                                 f"{', '.join(missing)}")
+        if not isinstance(weights, dict):
+            raise ModelFileError(f"malformed {cls.__name__} model file: 'weights' is not a mapping")
+        from ... import limits
+
+        n_dof = fitted["n_dof_"]
+        if not _is_int(n_dof) or not 1 <= n_dof <= limits.MAX_N_DOF:
+            raise ModelFileError(f"{cls.__name__} file: n_dof_ must be an integer in [1, {limits.MAX_N_DOF}], "
+                                 f"got {n_dof!r}")
+        try:
+            check_network_size(model._hidden(), 2 * n_dof, f"the {cls.__name__} in the file")
+        except limits.ResourceLimitError as exc:
+            raise ModelFileError(str(exc)) from None
+        arrays = {k: decode_array(v) for k, v in weights.items()}
+        bad = [k for k, a in arrays.items() if a.dtype.kind in "fc" and not np.all(np.isfinite(a))]
+        if bad:
+            raise ModelFileError(f"{cls.__name__} file: weights {', '.join(bad)} contain NaN or inf values")
+        for key in cls._extra_fitted:
+            value = fitted[key]
+            setattr(model, key, tuple(value) if isinstance(value, list) else value)
+        with model._private_rng():
+            module = model._build_module(int(fitted["n_dof_"]))
+        state = {k: torch.from_numpy(a).to(model._torch_device()) for k, a in arrays.items()}
+        try:
+            module.load_state_dict(state)
+        except RuntimeError as exc:
+            raise ModelFileError(f"the weights in the file do not fit a {cls.__name__}: {exc}") from None
+        model.module_ = module
+        model.n_dof_ = int(fitted["n_dof_"])
+        model.n_features_in_ = int(fitted["n_features_in_"])
+        model.fit_time_ = float(fitted["fit_time_"])
+        model.validation_fraction_ = fitted.get("validation_fraction_")
+        model.patience_ = fitted.get("patience_")
+        h = fitted.get("history_")
+        model.history_ = TrainingHistory.from_dict(h) if h is not None else None
+        model.fit_summary_ = model.history_.stop_reason if model.history_ is not None else ""
+        return model
+
     def load(cls, path, device=None):
         """Rebuild a model saved by :meth:`save`; predictions round-trip exactly.
 
         Parameters
         ----------
         path : str or Path
-            Directory written by :meth:`save`.
+            File written by :meth:`save` (JSON; the weights are base64-encoded arrays, nothing is unpickled).
         device : str, optional
             Override the saved ``device`` (e.g. load a GPU-trained model on ``"cpu"``).
 
         Raises
         ------
-        ValueError
-            Missing files, a config of another format, or a class that does not match ``cls``.
+        hamid.models.base.ModelFileError
+            Missing or malformed file, or a class that is not ``cls`` (or a subclass).
         """
-        path = Path(path)
-        cfg_file, w_file = path / _CONFIG_FILE, path / _WEIGHTS_FILE
-        for f in (cfg_file, w_file):
-            if not f.exists():
-                raise ValueError(f"cannot load a model from {path}: {f.name} is missing")
-        try:
-            config = json.loads(cfg_file.read_text())
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read {cfg_file}: {exc}") from None
-        if not isinstance(config, dict) or config.get("format") != _FORMAT:
-            raise ValueError(f"{cfg_file} is not a hamid neural model config")
-        if config.get("format_version", 0) > _FORMAT_VERSION:
-            raise ValueError(f"{cfg_file} has format version {config.get('format_version')}; this hamid reads "
-                             f"up to {_FORMAT_VERSION}")
-        name = config.get("class")
-        if name not in _REGISTRY:
-            import hamid.models.neural  # noqa: F401  (registers every model class shipped with hamid)
-        if name not in _REGISTRY:
-            raise ValueError(f"{cfg_file} names unknown model class {name!r}; known: {', '.join(sorted(_REGISTRY))}")
-        klass = _REGISTRY[name]
-        if not issubclass(klass, cls):
-            raise ValueError(f"{cfg_file} holds a {name}, not a {cls.__name__}")
-        params = {k: (tuple(v) if isinstance(v, list) else v) for k, v in config["params"].items()}
-        if device is not None:
-            params["device"] = device
-        model = klass(**params)
-        model._validate_params()
-        fitted = config["fitted"]
-        for key in klass._extra_fitted:
-            value = fitted[key]
-            setattr(model, key, tuple(value) if isinstance(value, list) else value)
-        torch.manual_seed(int(model.seed))
-        module = model._build_module(int(fitted["n_dof_"]))
-        state = torch.load(w_file, map_location=model._torch_device(), weights_only=True)
-        module.load_state_dict(state)
-        model.module_ = module
-        model.n_dof_ = int(fitted["n_dof_"])
-        model.n_features_in_ = int(fitted["n_features_in_"])
-        model.fit_time_ = float(fitted["fit_time_"])
-        h = fitted.get("history_")
-        model.history_ = TrainingHistory.from_dict(h) if h is not None else None
-        return model
+        return HamidModel.load.__func__(cls, path, **({} if device is None else {"device": device}))
+
+    load = classmethod(load)
 
     def _build_module(self, n_dof):  # pragma: no cover - abstract
         raise NotImplementedError
@@ -596,7 +668,7 @@ class NeuralModel(HamidModel):
 # --------------------------------------------------------------------------------- checked linear solves
 
 #: what to do with singular or ill-conditioned matrices in :func:`solve_checked`
-SINGULAR_POLICIES = ("raise", "warn", "nan")
+SINGULAR_POLICIES = ("raise", "warn", "nan", "regularize")
 
 
 class SingularMatrixError(ValueError):
@@ -619,13 +691,16 @@ class SingularMatrixError(ValueError):
         self.indices = list(indices)
 
 
-def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix"):
+def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix", counts=None):
     """Solve ``mats[i] x[i] = rhs[i]`` for a batch, detecting singular/ill-conditioned matrices.
 
     A matrix is flagged when its singular values are not finite or ``s_min <= rcond * s_max``. Flagged members
     are never silently pseudo-inverted: ``policy="raise"`` raises :class:`SingularMatrixError` with the count,
     ``"warn"`` emits a RuntimeWarning with the count and solves those members by least squares
-    (minimum-norm, i.e. a pseudo-inverse, announced), ``"nan"`` returns NaN for them.
+    (minimum-norm, i.e. a pseudo-inverse, announced), ``"nan"`` returns NaN for them, ``"regularize"``
+    solves them by Tikhonov regularization, x = (AᵀA + λ²I)⁻¹ Aᵀb with λ = rcond · s_max (a damped solve whose
+    norm is at most |b| / (2λ); differentiable), counted in ``counts`` rather than announced one by one.
+    Matrices with non-finite entries give NaN rows under "regularize".
 
     Parameters
     ----------
@@ -635,6 +710,9 @@ def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix"):
     policy : {"raise", "warn", "nan"}
     what : str
         Name used in messages (e.g. "Hessian d²L/dq̇²").
+    counts : dict, optional
+        ``counts["flagged"]`` and ``counts["total"]`` are incremented by the number of flagged matrices and
+        the batch size (the caller's running record, whatever the policy).
 
     Returns
     -------
@@ -650,6 +728,9 @@ def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix"):
         smax, smin = s[..., 0], s[..., -1]
         bad = ~torch.isfinite(s).all(dim=-1) | (smin <= rcond * smax)
     n_bad = int(bad.sum())
+    if counts is not None:
+        counts["flagged"] = counts.get("flagged", 0) + n_bad
+        counts["total"] = counts.get("total", 0) + int(mats.shape[0])
     if n_bad == 0:
         return torch.linalg.solve(mats, rhs[..., None])[..., 0]
     n = mats.shape[0]
@@ -659,6 +740,19 @@ def solve_checked(mats, rhs, rcond=1e-10, policy="raise", what="matrix"):
     if policy == "raise":
         raise SingularMatrixError(msg, n_bad=n_bad, n_total=n, indices=idx)
     good = ~bad
+    if policy == "regularize":
+        finite = torch.isfinite(mats).all(dim=(-1, -2))
+        m_safe = torch.where(finite[:, None, None], mats, torch.zeros_like(mats))
+        eye = torch.eye(mats.shape[-1], dtype=mats.dtype, device=mats.device)
+        lam2 = (rcond * torch.where(torch.isfinite(smax), smax, torch.ones_like(smax))) ** 2
+        lam2 = torch.clamp(lam2, min=torch.finfo(mats.dtype).tiny)
+        # well-conditioned members: plain solve on the matrix itself; flagged ones: the normal equations
+        mt = m_safe.transpose(-1, -2)
+        normal = mt @ m_safe + lam2[:, None, None] * eye
+        a_eff = torch.where(good[:, None, None], m_safe, normal)
+        b_eff = torch.where(good[:, None], rhs, (mt @ rhs[..., None])[..., 0])
+        out = torch.linalg.solve(a_eff, b_eff[..., None])[..., 0]
+        return torch.where(finite[:, None], out, torch.full_like(out, float("nan")))
     eye = torch.eye(mats.shape[-1], dtype=mats.dtype, device=mats.device)
     safe = torch.where(good[:, None, None], mats, eye)
     out = torch.linalg.solve(safe, rhs[..., None])[..., 0]

@@ -132,8 +132,8 @@ class FrictionHNN(NeuralModel):
     _integrate_via_gradient = False
 
     def __init__(self, alpha=100.0, rollout_steps=1, separable=False, friction_form="free", hidden=(200, 200),
-                 activation="tanh", max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None,
-                 lr_schedule="constant", patience=None, validation_fraction=0.0, eval_every=10, optimizer="adam",
+                 activation="tanh", max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None,
+                 lr_schedule="cosine", patience="auto", validation_fraction="auto", eval_every=10, optimizer="adam",
                  device="cpu", dtype="float64", seed=0, verbose=False):
         self.alpha = alpha
         self.rollout_steps = rollout_steps

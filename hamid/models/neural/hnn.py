@@ -82,8 +82,8 @@ class HNN(NeuralModel):
     ((2, 2), (2,))
     """
 
-    def __init__(self, separable=False, hidden=(200, 200), activation="tanh", max_steps=2000, lr=1e-3,
-                 weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0,
+    def __init__(self, separable=False, hidden=(200, 200), activation="tanh", max_steps=5000, lr=3e-3,
+                 weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto",
                  eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         self.separable = separable
         super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,

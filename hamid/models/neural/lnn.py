@@ -23,11 +23,13 @@ class LagrangianNet(torch.nn.Module):
         return self.net(x)[..., 0]
 
 
-def lagrangian_acceleration(lagrangian, x, n_dof, rcond=1e-10, on_singular="raise"):
+def lagrangian_acceleration(lagrangian, x, n_dof, rcond=1e-10, on_singular="raise", counts=None):
     """q̈ from the Euler–Lagrange equations of a scalar ``lagrangian`` (a module or function (n, 2d) -> (n,)).
 
-    q̈ = (∇_q̇∇_q̇ L)^{-1} (∇_q L − (∇_q̇∇_q L) q̇), vectorized over the batch with ``torch.func.vmap`` of
-    ``grad``/``hessian``; the d×d Hessians are checked by :func:`solve_checked` (never silently pseudo-inverted).
+    q̈ = (∇_q̇∇_q̇ L)^{-1} (∇_q L − (∇_q̇∇_q L) q̇), vectorized over the batch with ``torch.func.vmap``; the
+    gradient and the Hessian come from one forward-over-reverse pass (``jacfwd`` of ``grad`` with the gradient
+    as auxiliary output). The d×d Hessians are checked by :func:`solve_checked` with policy ``on_singular``
+    (never silently pseudo-inverted; ``counts`` records how many were flagged).
 
     Parameters
     ----------
@@ -43,45 +45,60 @@ def lagrangian_acceleration(lagrangian, x, n_dof, rcond=1e-10, on_singular="rais
     def scalar(xi):
         return lagrangian(xi[None])[0]
 
-    def parts(xi):
-        return torch.func.grad(scalar)(xi), torch.func.hessian(scalar)(xi)
+    def grad_twice(xi):
+        g = torch.func.grad(scalar)(xi)
+        return g, g
 
-    g, hess = torch.func.vmap(parts)(x)
+    hess, g = torch.func.vmap(torch.func.jacfwd(grad_twice, has_aux=True))(x)
     qdot = x[:, d:]
     h_vv = hess[:, d:, d:]          # ∂²L/∂q̇_i∂q̇_j
     h_vq = hess[:, d:, :d]          # ∂²L/∂q̇_i∂q_j
     rhs = g[:, :d] - (h_vq @ qdot[..., None])[..., 0]
-    return solve_checked(h_vv, rhs, rcond=rcond, policy=on_singular, what="Hessian d2L/dqdot2")
+    return solve_checked(h_vv, rhs, rcond=rcond, policy=on_singular, what="Hessian d2L/dqdot2", counts=counts)
 
 
 class LNN(NeuralModel):
     """Lagrangian neural network: learn L_θ(q, q̇), predict q̈ from the Euler–Lagrange equations.
 
-    **Data contract for the LNN** (the state is (q, q̇), not (q, p)):
-    ``fit(q, qdot, t=None, dq=None, dp=None, qddot=None)``. The second array holds *velocities* q̇; the
-    training targets are accelerations q̈, taken from ``qddot`` (or, equivalently, ``dp`` — the time
-    derivative of the second array), else estimated by finite differences of ``qdot`` along trajectories with
-    ``t``. ``dq`` (= q̇) is accepted for symmetry with the data contract and not used. Every state-valued
-    method (``vector_field``, ``energy``, ``simulate``) takes z = (q, q̇) of shape (n, 2d); ``vector_field``
-    returns (q̇, q̈). Users with canonical (q, p) data must convert momenta to velocities first.
+    **Data contract for the LNN** (the state is (q, q̇), not (q, p)): ``fit(q, qdot, t=None, *, qddot=None)``.
+    The second array holds *velocities* q̇; the training targets are accelerations q̈ from ``qddot``, else
+    finite differences of ``qdot`` along trajectories with ``t``. Canonical arguments are refused with a
+    ``TypeError`` (``p=``, ``dq=``, ``dp=`` or a fourth positional array, as in ``fit(q, p, t, dq, dp)``), so that
+    momenta are never taken for velocities nor dp/dt for q̈. Every state-valued method (``vector_field``,
+    ``energy``, ``simulate``) takes x = (q, q̇) of shape (n, 2d); ``vector_field`` returns (q̇, q̈) and
+    ``simulate(x0, dt, n_steps)`` returns (q, q̇) trajectories. :meth:`momenta` maps (q, q̇) to the model's
+    canonical (q, p = ∂L_θ/∂q̇). Users with canonical (q, p) data convert momenta to velocities first (a catalogue
+    system: ``system.velocities(z)``; its accelerations: ``system.accelerations(x)``).
 
     Angles are not wrapped (no hard-coded ``q % 2π``): wrap your data yourself if your system needs it.
+
+    **Near-singular Hessians.** q̈ needs the inverse of the d×d Hessian ∂²L/∂q̇². A Hessian is flagged when
+    ``s_min <= rcond · s_max``; by default (``on_singular="regularize"``) flagged rows are solved by Tikhonov
+    regularization (λ = rcond · s_max, see :func:`hamid.models.neural.solve_checked`), which keeps training and
+    rollouts finite where the learned mass matrix degenerates. Every flagged row is counted in
+    :attr:`singular_counts_` (``"fit"``: over all training-loss evaluations; ``"predict"``: over predictions
+    since the fit), so a rollout that relied on regularization is visible.
 
     Parameters
     ----------
     rcond : float
-        A Hessian ∂²L/∂q̇² is flagged singular when its smallest singular value is <= ``rcond`` × the largest.
-    on_singular : {"raise", "warn", "nan"}
-        ``"raise"`` (default): :class:`hamid.models.neural.SingularMatrixError` with the count; ``"warn"``: a
-        RuntimeWarning with the count, those rows solved by least squares; ``"nan"``: NaN rows (which make
-        training stop with :class:`TrainingDivergedError`).
+        A Hessian ∂²L/∂q̇² is flagged when its smallest singular value is <= ``rcond`` × the largest
+        (default 1e-6).
+    on_singular : {"regularize", "raise", "warn", "nan"}
+        ``"regularize"`` (default): Tikhonov-regularized solve, counted; ``"raise"``:
+        :class:`hamid.models.neural.SingularMatrixError` with the count; ``"warn"``: a RuntimeWarning with the
+        count, those rows solved by least squares; ``"nan"``: NaN rows.
     hidden, activation, ...
         See :class:`hamid.models.neural.NeuralModel` (default activation ``"softplus"``, smooth second
-        derivatives as Cranmer et al. use).
+        derivatives as Cranmer et al. use; defaults lr 3e-3 cosine, 5000 steps, early stopping on held-out
+        trajectories).
 
     Attributes
     ----------
     module_ : LagrangianNet
+    singular_counts_ : dict
+        ``{"fit": n, "predict": n}``: flagged (regularized, warned or NaN) Hessians during training and in
+        predictions since.
     history_, n_features_in_, n_dof_, fit_time_
         See :class:`NeuralModel`.
 
@@ -95,9 +112,11 @@ class LNN(NeuralModel):
     (3, 1)
     """
 
-    def __init__(self, rcond=1e-10, on_singular="raise", hidden=(200, 200), activation="softplus",
-                 max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
-                 validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
+    _fitted_names = NeuralModel._fitted_names + ("singular_counts_",)
+
+    def __init__(self, rcond=1e-6, on_singular="regularize", hidden=(200, 200), activation="softplus",
+                 max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto",
+                 validation_fraction="auto", eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
                  verbose=False):
         self.rcond = rcond
         self.on_singular = on_singular
@@ -110,7 +129,7 @@ class LNN(NeuralModel):
         super()._validate_params()
         check_solver_params(self.rcond, self.on_singular)
 
-    def fit(self, q, qdot, t=None, dq=None, dp=None, qddot=None):
+    def fit(self, q, qdot=None, t=None, *args, qddot=None, p=None, dq=None, dp=None):
         """Fit L_θ to accelerations.
 
         Parameters
@@ -120,32 +139,47 @@ class LNN(NeuralModel):
         qdot : array_like, same shape
             Generalized velocities (the second half of the state).
         t : array_like, shape (n_time,), optional
-            Trajectory times; used to estimate q̈ by finite differences of ``qdot`` when no targets are given.
-        dq : array_like, optional
-            Ignored (it would equal ``qdot``).
-        dp, qddot : array_like, optional
-            Accelerations q̈ (give one of them).
+            Trajectory times; used to estimate q̈ by finite differences of ``qdot`` when ``qddot`` is not given.
+        qddot : array_like, same shape, optional (keyword)
+            Accelerations q̈, the training targets.
 
         Returns
         -------
         self
+
+        Raises
+        ------
+        TypeError
+            Canonical arguments (``p``, ``dq``, ``dp``, or more than three positional arrays): the LNN's
+            data are (q, q̇, q̈), see the class notes.
         """
-        if qddot is not None and dp is not None:
-            raise DataError("give accelerations as qddot or as dp, not both")
-        if qddot is not None:
-            dp = qddot
-        if dp is not None and dq is None:
-            dq = qdot
-        if dq is not None and dp is None:
-            raise DataError("LNN needs accelerations: pass qddot (or dp), or trajectories with t")
-        return super().fit(q, qdot, t=t, dq=dq, dp=dp)
+        canonical = [name for name, v in (("p", p), ("dq", dq), ("dp", dp)) if v is not None]
+        if args or canonical:
+            given = f"{len(args)} extra positional array(s)" if args else "canonical " + ", ".join(canonical)
+            raise TypeError(f"LNN.fit takes (q, qdot, t=None, *, qddot=None): positions, velocities and "
+                            f"accelerations, not canonical (q, p, t, dq, dp) data (got {given}). Convert momenta "
+                            f"to velocities first (catalogue systems: system.velocities(z), "
+                            f"system.accelerations(x)) and pass qddot by keyword")
+        if qdot is None:
+            raise TypeError("LNN.fit needs the velocities qdot (second argument)")
+        self.singular_counts_ = {"fit": 0, "predict": 0}
+        self._counts_key = "fit"
+        try:
+            return super().fit(q, qdot, t=t, dq=None if qddot is None else qdot, dp=qddot)
+        finally:
+            self._counts_key = "predict"
 
     def _build_module(self, n_dof):
         return LagrangianNet(n_dof, self._mlp)
 
     def _accel(self, x):
-        return lagrangian_acceleration(self.module_, x, self.module_.n_dof, rcond=float(self.rcond),
-                                       on_singular=self.on_singular)
+        counts = {}
+        out = lagrangian_acceleration(self.module_, x, self.module_.n_dof, rcond=float(self.rcond),
+                                      on_singular=self.on_singular, counts=counts)
+        record = self.__dict__.setdefault("singular_counts_", {"fit": 0, "predict": 0})
+        key = getattr(self, "_counts_key", "predict")
+        record[key] = record.get(key, 0) + counts.get("flagged", 0)
+        return out
 
     def _field_torch(self, z, create_graph=False):
         d = self.module_.n_dof
@@ -158,7 +192,7 @@ class LNN(NeuralModel):
             acc = data.dp
         else:
             if data.t is None:
-                raise DataError("LNN needs accelerations: pass qddot (or dp), or trajectories with t")
+                raise DataError("LNN needs accelerations: pass qddot=..., or trajectories with t")
             acc = finite_difference_derivatives(data.p, data.t)
         x_tr = self._tensor(x[train_idx].reshape(-1, 2 * d))
         a_tr = self._tensor(acc[train_idx].reshape(-1, d))
@@ -211,3 +245,26 @@ class LNN(NeuralModel):
 
         out = self._apply(fn, z)
         return out
+
+    def momenta(self, z):
+        """Canonical momenta of the learned Lagrangian: (q, q̇) -> (q, p) with p = ∂L_θ/∂q̇.
+
+        Parameters
+        ----------
+        z : ndarray or torch.Tensor, shape (n, 2d) or (2d,)
+            States (q, q̇).
+
+        Returns
+        -------
+        Same type and shape: (q, p).
+        """
+        keep_graph = isinstance(z, torch.Tensor) and torch.is_grad_enabled()
+
+        def fn(x):
+            d = self.module_.n_dof
+            with torch.enable_grad():
+                xg = x if x.requires_grad else x.detach().requires_grad_(True)
+                (g,) = torch.autograd.grad(self.module_(xg).sum(), xg, create_graph=keep_graph)
+            return torch.cat([x[:, :d], g[:, d:]], dim=-1)
+
+        return self._apply(fn, z)

@@ -123,8 +123,8 @@ class LocSympNet(MapModelMixin, NeuralModel):
     (6, 3)
     """
 
-    def __init__(self, n_sweeps=2, width=16, activation="sigmoid", init_scale=0.01, max_steps=2000, lr=1e-3,
-                 weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0,
+    def __init__(self, n_sweeps=2, width=16, activation="sigmoid", init_scale=0.01, max_steps=5000, lr=3e-3,
+                 weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto",
                  eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         super().__init__(hidden=(), activation=activation, max_steps=max_steps, lr=lr, weight_decay=weight_decay,
                          batch_size=batch_size, lr_schedule=lr_schedule, patience=patience,
@@ -207,21 +207,17 @@ class LocSympNet(MapModelMixin, NeuralModel):
         self._validate_params()
         y, dt = self._validate_states(y, p, t)
         start = time.perf_counter()
-        self._seed_everything()
         D = y.shape[-1]
-        self.module_ = self._build_module(D)
-        shim = type("_Trajectories", (), {"q": y, "is_trajectory": True})()
-        train_idx, val_idx = self._split(shim)
-        try:
-            loss_fn, val_fn, n = self._pair_loss_fns(y, train_idx, val_idx, dt)
-            self.dt_ = dt
-            history = self._train(loss_fn, n, val_fn)
-        except BaseException:
-            for name in ("module_", "dt_"):
-                self.__dict__.pop(name, None)
-            raise
-        self.history_ = history
-        self.n_features_in_ = D
-        self.n_dof_ = D
-        self.fit_time_ = time.perf_counter() - start
+        with self._private_rng():
+            self.module_ = self._build_module(D)
+            shim = type("_Trajectories", (), {"q": y, "is_trajectory": True})()
+            try:
+                train_idx, val_idx = self._split(shim)
+                loss_fn, val_fn, n = self._pair_loss_fns(y, train_idx, val_idx, dt)
+                self.dt_ = dt
+                history = self._train(loss_fn, n, val_fn)
+            except BaseException:
+                self._forget_fit()
+                raise
+        self._finish_fit(history, D, D, start)
         return self

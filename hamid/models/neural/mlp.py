@@ -51,8 +51,8 @@ class MLPField(NeuralModel):
     (3, 2)
     """
 
-    def __init__(self, hidden=(200, 200), activation="tanh", max_steps=2000, lr=1e-3, weight_decay=0.0,
-                 batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0, eval_every=10,
+    def __init__(self, hidden=(200, 200), activation="tanh", max_steps=5000, lr=3e-3, weight_decay=0.0,
+                 batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto", eval_every=10,
                  optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,
                          weight_decay=weight_decay, batch_size=batch_size, lr_schedule=lr_schedule,

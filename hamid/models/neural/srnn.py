@@ -31,6 +31,8 @@ from torch import nn
 
 from hamid.io import DataError, validate_data
 
+from hamid.models.base import check_rollout_args
+
 from ._base import NeuralModel
 from .sympnet import uniform_step
 
@@ -237,7 +239,7 @@ class SRNN(NeuralModel):
     >>> r = np.linspace(0.3, 1.0, 8)[:, None, None]
     >>> q, p = r * np.sin(2 * t)[None, :, None], r * np.cos(2 * t)[None, :, None]
     >>> model = SRNN(hidden=(16,), max_steps=20, horizon=5).fit(q, p, t)
-    >>> model.simulate(np.array([0.0, 1.0]), n_steps=10).shape
+    >>> model.simulate(np.array([0.0, 1.0]), model.dt_, 10).shape
     (11, 2)
     """
 
@@ -246,8 +248,8 @@ class SRNN(NeuralModel):
 
     def __init__(self, hidden=(64, 64), activation="tanh", train_integrator="leapfrog",
                  test_integrator="leapfrog", recurrent=True, horizon=None, iso=False, iso_start=None,
-                 iso_every=50, iso_max_iter=10, max_steps=2000, lr=1e-3, weight_decay=0.0, batch_size=None,
-                 lr_schedule="constant", patience=None, validation_fraction=0.0, eval_every=10, optimizer="adam",
+                 iso_every=50, iso_max_iter=10, max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None,
+                 lr_schedule="cosine", patience="auto", validation_fraction="auto", eval_every=10, optimizer="adam",
                  device="cpu", dtype="float64", seed=0, verbose=False):
         super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr, weight_decay=weight_decay,
                          batch_size=batch_size, lr_schedule=lr_schedule, patience=patience,
@@ -473,7 +475,7 @@ class SRNN(NeuralModel):
             return self._apply(lambda x: grad(x, torch.is_grad_enabled()), z)
         return self._apply(lambda x: grad(x, False), z)
 
-    def simulate(self, z0, dt=None, n_steps=1, method=None, save_every=1):
+    def simulate(self, z0, dt=None, n_steps=None, *, method=None, save_every=1):
         """Predict trajectories with the learned H_θ.
 
         Parameters
@@ -489,17 +491,14 @@ class SRNN(NeuralModel):
 
         Returns
         -------
-        ndarray, shape (n, n_steps // save_every + 1, 2d) (without the leading axis for 1-D ``z0``)
+        ndarray, shape (n, n_steps // save_every + 1, 2d), or (n_steps // save_every + 1, 2d) for 1-D ``z0``
         """
         self._check_fitted()
-        dt = self.dt_ if dt is None else float(dt)
+        dt, n_steps, save_every = check_rollout_args(dt, n_steps, save_every, need_dt=False)
+        dt = self.dt_ if dt is None else dt
         method = self.test_integrator if method is None else method
         if method not in INTEGRATORS:
             return super().simulate(z0, dt=dt, n_steps=n_steps, method=method, save_every=save_every)
-        if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-        if not isinstance(save_every, (int, np.integer)) or save_every < 1:
-            raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
         z0 = np.asarray(z0, dtype=np.float64)
         z2, one = self._check_state(z0, "z0")
         traj = rollout(self.module_, self._tensor(z2), dt, int(n_steps), method, create_graph=False)

@@ -81,9 +81,9 @@ class NeuralSymplecticForm(NeuralModel):
         See :class:`NeuralModel`.
     """
 
-    def __init__(self, canonical_offset=True, rcond=1e-10, on_singular="raise", hidden=(200, 200), activation="tanh", max_steps=2000,
-                 lr=1e-3, weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None,
-                 validation_fraction=0.0, eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
+    def __init__(self, canonical_offset=True, rcond=1e-10, on_singular="raise", hidden=(200, 200), activation="tanh",
+                 max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto",
+                 validation_fraction="auto", eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
                  verbose=False):
         self.canonical_offset = canonical_offset
         self.rcond = rcond

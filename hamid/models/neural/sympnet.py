@@ -24,6 +24,8 @@ from torch import nn
 
 from hamid.io import DataError, validate_data
 
+from hamid.models.base import check_rollout_args
+
 from ._base import ACTIVATIONS, NeuralModel
 
 __all__ = ["LASympNet", "GSympNet", "LASympNetModule", "GSympNetModule", "MapModelMixin"]
@@ -185,7 +187,7 @@ class MapModelMixin:
     @property
     def vector_field(self):
         raise AttributeError(f"{type(self).__name__} is a map-based model: it learns one step of size dt_, not "
-                             "a vector field; use step_map(z) or simulate(z0, n_steps=...)")
+                             "a vector field; use step_map(z) or simulate(z0, dt_, n_steps)")
 
     def _state_dim(self):
         return int(self.n_features_in_)
@@ -247,33 +249,35 @@ class MapModelMixin:
             out = self.module_(self._tensor(z[None] if one else z), self.dt_).cpu().numpy().astype(np.float64)
         return out[0] if one else out
 
-    def simulate(self, z0, dt=None, n_steps=1, method="map", save_every=1):
+    #: ``simulate`` methods a map model accepts (None is the same: its own learned map)
+    map_methods = ("map",)
+
+    def simulate(self, z0, dt=None, n_steps=None, *, method=None, save_every=1):
         """Iterate the learned map from ``z0``.
 
         Parameters
         ----------
         z0 : ndarray, shape (n, D) or (D,)
         dt : float, optional
-            Must equal the training step ``dt_`` (relative tolerance 1e-9): the map is one step of that size.
+            None or the training step ``dt_`` (relative tolerance 1e-9): the map is one step of that size;
+            any other value raises ``ValueError``.
         n_steps : int
-        method : {"map"}
-            The only method: a map-based model steps its own map.
+        method : {None, "map"}
+            A map-based model steps its own learned map; any integrator name raises ``ValueError``.
         save_every : int
 
         Returns
         -------
-        ndarray, shape (n, n_steps // save_every + 1, D) (without the leading axis for 1-D ``z0``)
+        ndarray, shape (n, n_steps // save_every + 1, D), or (n_steps // save_every + 1, D) for 1-D ``z0``
         """
         self._check_fitted()
-        if method not in ("map", None):
-            raise ValueError(f"{type(self).__name__} steps its own learned map; method must be 'map', got {method!r}")
-        if dt is not None and not np.isclose(float(dt), self.dt_, rtol=1e-9, atol=0.0):
+        if method is not None and method not in self.map_methods:
+            raise ValueError(f"{type(self).__name__} is a learned one-step map and steps only its own map: "
+                             f"method must be None or 'map', got {method!r}")
+        dt, n_steps, save_every = check_rollout_args(dt, n_steps, save_every, need_dt=False)
+        if dt is not None and not np.isclose(dt, self.dt_, rtol=1e-9, atol=0.0):
             raise ValueError(f"{type(self).__name__} learned one step of dt_ = {self.dt_!r}; it cannot step by "
-                             f"dt = {dt!r} (refit on data sampled at that step)")
-        if not isinstance(n_steps, (int, np.integer)) or n_steps < 0:
-            raise ValueError(f"n_steps must be a non-negative integer, got {n_steps!r}")
-        if not isinstance(save_every, (int, np.integer)) or save_every < 1:
-            raise ValueError(f"save_every must be a positive integer, got {save_every!r}")
+                             f"dt = {dt!r} (pass dt=None or dt_, or refit on data sampled at that step)")
         z0, one = self._check_map_state(np.asarray(z0, dtype=np.float64), "z0")
         z = self._tensor(z0[None] if one else z0)
         out = [z]
@@ -348,14 +352,14 @@ class LASympNet(_SympNetBase):
     >>> r = np.linspace(0.3, 1.0, 8)[:, None, None]
     >>> q, p = r * np.sin(2 * t)[None, :, None], r * np.cos(2 * t)[None, :, None]
     >>> model = LASympNet(max_steps=50).fit(q, p, t)
-    >>> model.simulate(np.array([0.0, 1.0]), n_steps=10).shape
+    >>> model.simulate(np.array([0.0, 1.0]), model.dt_, 10).shape
     (11, 2)
     """
 
     _int_params = ("layers", "sublayers")
 
-    def __init__(self, layers=3, sublayers=2, activation="sigmoid", init_scale=0.01, max_steps=2000, lr=1e-3,
-                 weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0,
+    def __init__(self, layers=3, sublayers=2, activation="sigmoid", init_scale=0.01, max_steps=5000, lr=3e-3,
+                 weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto",
                  eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         super().__init__(hidden=(), activation=activation, max_steps=max_steps, lr=lr, weight_decay=weight_decay,
                          batch_size=batch_size, lr_schedule=lr_schedule, patience=patience,
@@ -411,8 +415,8 @@ class GSympNet(_SympNetBase):
 
     _int_params = ("layers", "width")
 
-    def __init__(self, layers=4, width=20, activation="sigmoid", init_scale=0.01, max_steps=2000, lr=1e-3,
-                 weight_decay=0.0, batch_size=None, lr_schedule="constant", patience=None, validation_fraction=0.0,
+    def __init__(self, layers=4, width=20, activation="sigmoid", init_scale=0.01, max_steps=5000, lr=3e-3,
+                 weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto", validation_fraction="auto",
                  eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0, verbose=False):
         super().__init__(hidden=(), activation=activation, max_steps=max_steps, lr=lr, weight_decay=weight_decay,
                          batch_size=batch_size, lr_schedule=lr_schedule, patience=patience,

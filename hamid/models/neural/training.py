@@ -2,9 +2,14 @@
 
 :func:`train` optimizes the parameters of a ``torch.nn.Module`` against a user loss ``loss_fn(idx)`` over
 ``n_train`` samples (full batch or seeded minibatches), with learning-rate schedules, periodic validation,
-early stopping that restores the best parameters, divergence detection (NaN/inf loss raises
-:class:`TrainingDivergedError`) and graceful Ctrl-C (the best state so far is kept and the history says
-``interrupted=True``).
+early stopping that restores the best parameters, divergence detection (a NaN/inf loss stops training and restores
+the best state so far; :class:`TrainingDivergedError` only when no finite state was ever seen) and graceful Ctrl-C
+(the best state so far is kept and the history says ``interrupted=True``).
+
+Every evaluation scores the parameters *before* the optimization step of that iteration (the same parameters the
+training loss of that iteration was computed with), so ``best_step`` names exactly the parameters that are
+snapshotted and restored: ``best_step = k`` means "the parameters after k completed steps". One line saying when
+and why training stopped is stored in ``TrainingHistory.stop_reason`` (and printed when ``verbose``).
 
 This module imports torch; ``import hamid`` does not import it.
 """
@@ -52,7 +57,7 @@ class TrainingHistory:
         Number of completed steps at each evaluation, same length as ``val_loss``.
     best_step : int or None
         Number of completed steps at the best evaluation (validation loss if given, else training loss at the
-        evaluation points).
+        evaluation points): the parameters after exactly that many steps, the ones restored at the end.
     best_val_loss : float or None
         Best validation loss (None without ``val_loss_fn``).
     n_steps : int
@@ -63,6 +68,10 @@ class TrainingHistory:
         True when a KeyboardInterrupt stopped training early.
     stopped_early : bool
         True when ``patience`` stopped training early.
+    diverged : bool
+        True when a non-finite loss stopped training (the best finite state was restored).
+    stop_reason : str
+        One line: when and why training stopped and which parameters were kept.
     """
 
     train_loss: list = field(default_factory=list)
@@ -74,6 +83,8 @@ class TrainingHistory:
     seconds: float = 0.0
     interrupted: bool = False
     stopped_early: bool = False
+    diverged: bool = False
+    stop_reason: str = ""
 
     def to_dict(self) -> dict:
         """Plain-JSON view (lists of floats, ints, bools)."""
@@ -178,7 +189,8 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
     n_train : int
         Number of training samples the indices refer to.
     val_loss_fn : callable() -> scalar tensor, optional
-        Validation loss, evaluated every ``eval_every`` steps and after the last step (gradients are
+        Validation loss, evaluated on the parameters after 0, ``eval_every``, 2 ``eval_every``, ... completed
+        steps and on the final parameters (gradients are
         enabled during the call, since models such as the HNN need autograd to produce predictions; they are
         not accumulated). With it, the parameters of the best evaluation are restored at the end.
     max_steps : int
@@ -204,12 +216,14 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
         Progress bar label.
     optimizer : {"adam", "adamw", "sgd"}
     eval_every : int
-        Steps between evaluations (validation, best-state tracking, progress bar update).
+        Steps between evaluations (validation, best-state tracking, progress bar update). Without
+        ``val_loss_fn`` the training loss of that iteration (computed on the same parameters) is the score.
     clip_grad_norm : float or None
         Clip the global gradient norm to this value before each step.
     restore_best : bool or None
-        Restore the best parameters at the end; default: True when ``val_loss_fn`` is given. A
-        KeyboardInterrupt always restores the best state seen so far.
+        Restore the best parameters at the end; default: True when ``val_loss_fn`` is given (without it the
+        final parameters are kept, and ``best_step`` names the best *evaluated* ones). A KeyboardInterrupt or a
+        divergence always restores the best state seen so far.
 
     Returns
     -------
@@ -218,8 +232,10 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
     Raises
     ------
     TrainingDivergedError
-        A training or validation loss became NaN or inf; the message names the step and the last finite loss.
-        The parameters of the best evaluation so far are restored before raising.
+        A training or validation loss became NaN or inf before any finite evaluation; the message names the step
+        and the last finite loss. After at least one finite evaluation a divergence does not raise: the best
+        parameters so far are restored, ``diverged`` is set, a RuntimeWarning is emitted and ``stop_reason``
+        says so.
     ValueError, TypeError
         Invalid arguments, or ``loss_fn`` returned something other than a scalar tensor.
 
@@ -266,7 +282,7 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
     bar = tqdm(total=max_steps, desc=desc, disable=not verbose, leave=False, dynamic_ncols=True)
 
     def evaluate(step_done, train_value):
-        """Evaluate, track the best state; return True to stop early."""
+        """Score the current parameters (after ``step_done`` steps), track the best; return True to stop."""
         nonlocal best_metric, best_state, since_best
         if val_loss_fn is not None:
             val = _as_float(val_loss_fn(), "val_loss_fn")
@@ -295,22 +311,34 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
             bar.set_postfix(post, refresh=False)
         return patience is not None and since_best >= patience
 
-    step = 0
+    def batch():
+        if full:
+            return all_idx
+        return torch.randperm(n_train, generator=gen)[:batch_size].to(device)
+
+    def checked_loss(idx, step):
+        loss = loss_fn(idx)
+        value = _as_float(loss, "loss_fn")
+        if not math.isfinite(value):
+            raise TrainingDivergedError(
+                f"{desc}: training loss became {value} at step {step} "
+                f"(last finite loss {last_finite})", step=step, last_finite_loss=last_finite)
+        return loss, value
+
+    what = "validation loss" if val_loss_fn is not None else "training loss"
+    reason = None
     try:
         for step in range(max_steps):
-            if full:
-                idx = all_idx
-            else:
-                idx = torch.randperm(n_train, generator=gen)[:batch_size].to(device)
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(idx)
-            value = _as_float(loss, "loss_fn")
-            if not math.isfinite(value):
-                raise TrainingDivergedError(
-                    f"{desc}: training loss became {value} at step {step} "
-                    f"(last finite loss {last_finite})", step=step, last_finite_loss=last_finite)
+            loss, value = checked_loss(batch(), step)
             last_finite = value
             hist.train_loss.append(value)
+            # the parameters that produced `value` are the ones scored and snapshotted here, before the step
+            if step % eval_every == 0 and evaluate(step, value):
+                hist.stopped_early = True
+                reason = (f"early stopping at step {step}: no {what} improvement in {patience} evaluations "
+                          f"({patience * eval_every} steps)")
+                break
             loss.backward()
             if clip_grad_norm is not None:
                 torch.nn.utils.clip_grad_norm_(params, clip_grad_norm)
@@ -318,26 +346,40 @@ def train(module, loss_fn, n_train, *, val_loss_fn=None, max_steps=2000, lr=1e-3
             sched.step()
             hist.n_steps = step + 1
             bar.update(1)
-            if (step + 1) % eval_every == 0 or step + 1 == max_steps:
-                if evaluate(step + 1, value):
-                    hist.stopped_early = True
-                    break
+        else:
+            if max_steps > 0 and val_loss_fn is not None:
+                # score the final parameters too (validation only: loss_fn is called exactly once per step)
+                evaluate(max_steps, last_finite)
+            reason = f"reached max_steps = {max_steps}"
     except KeyboardInterrupt:
         hist.interrupted = True
+        reason = f"interrupted (KeyboardInterrupt) after {hist.n_steps} steps"
         warnings.warn(f"{desc}: interrupted after {hist.n_steps} steps; keeping the best state so far "
                       f"(step {hist.best_step})", RuntimeWarning, stacklevel=2)
         if best_state is not None:
             module.load_state_dict(best_state)
-    except TrainingDivergedError:
-        if best_state is not None:
-            module.load_state_dict(best_state)
-        raise
+    except TrainingDivergedError as exc:
+        if best_state is None:
+            bar.close()
+            raise
+        module.load_state_dict(best_state)
+        hist.diverged = True
+        reason = f"diverged after {hist.n_steps} steps ({exc})"
+        warnings.warn(f"{exc}; keeping the best finite state (step {hist.best_step})", RuntimeWarning, stacklevel=2)
     else:
         if restore_best and best_state is not None:
             module.load_state_dict(best_state)
     finally:
         bar.close()
         hist.seconds = time.perf_counter() - start
-    if val_loss_fn is None and hist.best_step is None and hist.train_loss:
-        hist.best_step = hist.n_steps
+    if best_state is None:
+        hist.best_step = None
+    restored = best_state is not None and (restore_best or hist.interrupted or hist.diverged)
+    kept = f"the parameters of step {hist.best_step}" if restored else f"the final parameters (step {hist.n_steps})"
+    score = (f"best {what} {best_metric:.3e} at step {hist.best_step}" if best_state is not None
+             else "no evaluation")
+    hist.stop_reason = (f"{desc}: stopped after {hist.n_steps} steps ({hist.seconds:.1f} s): {reason}; {score}; "
+                        f"kept {kept}")
+    if verbose:
+        print(hist.stop_reason)
     return hist
