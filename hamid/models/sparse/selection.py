@@ -352,7 +352,7 @@ def select_support(Gb, bb, yyb, n_rows, *, tol=0.02, floor=1e-3, max_terms=None)
         err[:n_eval] = train[:n_eval] / dof ** 2
     chosen = _first_acceptable(sizes[:n_eval], err[:n_eval], tol, floor)
     path = [
-        {"size": int(k), "support": [int(j) for j in S], "train_error": float(tr),
+        {"size": int(k), "support": list(map(int, S)), "train_error": float(tr),
          "cv_error": (float(e) if np.isfinite(e) else None)}
         for k, S, tr, e in zip(sizes, supports, train, err)
     ]
