@@ -48,7 +48,7 @@ def main():
 
     torch.set_num_threads(args.threads)
     t, q, p, dq, dp = g1_data()
-    net = dict(hidden=(200, 200), lr=1e-3, device=args.device)
+    net = dict(hidden=(200, 200), lr=1e-3, device=args.device, lr_schedule="constant", validation_fraction=0.0)
     cases = [
         ("MLPField (reference)", lambda n: MLPField(max_steps=n, **net), (q, p), dict(dq=dq, dp=dp)),
         ("HNN", lambda n: HNN(max_steps=n, **net), (q, p), dict(dq=dq, dp=dp)),

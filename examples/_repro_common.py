@@ -208,7 +208,7 @@ def greydanus_run(name, field, energy, cfg, args, out, title, published):
         grid = np.stack(np.meshgrid(g, g), -1).reshape(-1, 2)
         for label, cls in (("MLP", MLPField), ("HNN", HNN)):
             model = cls(hidden=cfg["hidden"], lr=cfg["lr"], weight_decay=cfg["weight_decay"],
-                        max_steps=cfg["max_steps"], seed=seed)
+                        max_steps=cfg["max_steps"], seed=seed, lr_schedule="constant", validation_fraction=0.0)
             seconds = timed_fit(model, q, p, dq=dz[tr, :, :1], dp=dz[tr, :, 1:])
             flat = lambda a: a.reshape(-1, 2)  # noqa: E731
             times, traj = rollout(model, z0, cfg["rollout_t_end"], cfg["rollout_dt"], cfg["save_every"])
@@ -222,7 +222,7 @@ def greydanus_run(name, field, energy, cfg, args, out, title, published):
                 "grid_mse": float(np.mean((model.vector_field(grid) - field(grid)) ** 2)),
                 "energy_mse": float(np.mean((e_model - e_true) ** 2)),
                 "rollout_mse": float(np.mean((traj - truth) ** 2)),
-                "fit_s": seconds, "n_params": model.n_parameters(),
+                "fit_s": seconds, "n_params": model.n_parameters_,
             })
             if seed == args.seed:
                 curves[label] = (times, traj, e_model)

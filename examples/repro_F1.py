@@ -58,8 +58,10 @@ GAMMA = 0.1
 N_TRAJ, T, RADIUS, NOISE = 50, np.linspace(0, 3, 45), (1.3, 2.3), 0.1
 HIDDEN, ALPHA = (200, 200), 100.0
 # the two recipes, identical to examples/repro_T1.py; the same recipe is applied to every model
-RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000),
-           "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000)}
+RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000,
+                             validation_fraction=0.0),
+           "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000,
+                             validation_fraction=0.0)}
 N_ROLL, T_END, DT_ROLL, SAVE_EVERY = 15, 20.0, 0.01, 10
 MODEL_KEYS = ("mlp", "hnn", "friction0", "friction100", "dissipative0", "constant0")
 PUBLISHED = {"MLP": (4.156e-2, 6.90e-3), "HNN": (1.238, 3.27e-1), "HNN + friction (alpha = 0)": (2.951e-3, 2.2e-4),
@@ -168,7 +170,7 @@ def main():
                "rollout_mse": float(np.mean((traj - truth) ** 2)),
                "test_mse_clean": float(np.mean((model.vector_field(z_te) - dz[te].reshape(-1, 2)) ** 2)),
                "final_loss": float(model.history_.train_loss[-1]),
-               "fit_s": fit_s, "n_params": model.n_parameters()}
+               "fit_s": fit_s, "n_params": model.n_parameters_}
         if isinstance(model, FrictionHNN):
             eps = 1e-6
             dfdp = (model.friction(z_te + [0, eps]) - model.friction(z_te - [0, eps]))[:, 0] / (2 * eps)

@@ -39,7 +39,8 @@ def speed_table(args, out):
     noisy, clean, dz = greydanus_data(field, CFG["n_traj"], CFG["t"], CFG["radius"], CFG["noise"], rng)
     tr = slice(0, CFG["n_traj"] // 2)
     q, p, dq, dp = noisy[tr, :, :1], noisy[tr, :, 1:], dz[tr, :, :1], dz[tr, :, 1:]
-    common = dict(hidden=CFG["hidden"], lr=CFG["lr"], weight_decay=CFG["weight_decay"], seed=args.seed)
+    common = dict(hidden=CFG["hidden"], lr=CFG["lr"], weight_decay=CFG["weight_decay"], seed=args.seed,
+                  lr_schedule="constant", validation_fraction=0.0)
     t = CFG["t"]
     cases = [
         ("MLPField", lambda n: MLPField(max_steps=n, **common), (q, p), dict(dq=dq, dp=dp)),

@@ -71,7 +71,8 @@ def main():
     e_true = energy(truth.reshape(-1, 8)).reshape(truth.shape[:2])
     rows, curves = [], {}
     for label, cls in (("MLP", MLPField), ("HNN", HNN)):
-        model = cls(hidden=hidden, lr=LR, weight_decay=WD, max_steps=steps, batch_size=BATCH, seed=args.seed)
+        model = cls(hidden=hidden, lr=LR, weight_decay=WD, max_steps=steps, batch_size=BATCH, seed=args.seed,
+                    lr_schedule="constant", validation_fraction=0.0)
         fit_s = timed_fit(model, z[tr, :, :4], z[tr, :, 4:], dq=dz[tr, :, :4], dp=dz[tr, :, 4:])
         times, traj = rollout(model, z0, T_END, DT_ROLL, SAVE_EVERY)
         e = energy(traj.reshape(-1, 8)).reshape(traj.shape[:2])

@@ -77,7 +77,8 @@ def main():
     z = solve(field, initial_states(N_TRAJ, rng), t)
     acc = accel(z.reshape(-1, 4)).reshape(z.shape[:2] + (2,))
     z0 = initial_states(N_TEST, rng)
-    common = dict(hidden=hidden, lr=LR, max_steps=steps, batch_size=BATCH, lr_schedule="cosine", seed=args.seed)
+    common = dict(hidden=hidden, lr=LR, max_steps=steps, batch_size=BATCH, lr_schedule="cosine", seed=args.seed,
+                  validation_fraction=0.0)
     models = {"MLP": MLPField(**common), "LNN": LNN(activation="softplus", **common),
               "true field (RK4 floor)": TrueField()}
     rows, curves = [], {}

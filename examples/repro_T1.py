@@ -76,8 +76,10 @@ N_POINTS_B, Q0S_B = 60, (0.5, 1.0, 1.5, 2.0)
 # reading C
 N_TRAJ_C, N_POINTS_C, RADIUS_C, NOISE_C, N_TEST_C = 50, 60, (1.3, 2.3), 0.1, 10
 HIDDEN, N_SEEDS = (200, 200), 3
-RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000),
-           "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000)}
+RECIPES = {"reference": dict(lr=1e-3, lr_schedule="constant", weight_decay=1e-4, max_steps=2000,
+                             validation_fraction=0.0),
+           "converged": dict(lr=3e-3, lr_schedule="cosine", weight_decay=0.0, max_steps=5000,
+                             validation_fraction=0.0)}
 RECIPES_BY_READING = {"A": ("reference", "converged"), "B": ("converged",), "C": ("reference", "converged")}
 T_END, DT_ROLL, SAVE_EVERY = 25.0, 0.01, 10
 GRID_LIM, GRID_N = 2.5, 101

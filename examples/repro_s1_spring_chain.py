@@ -104,7 +104,7 @@ def main():
           f"training loss of the true flow from noisy window starts {truth_train_loss:.3f}", flush=True)
 
     common = dict(hidden=HIDDEN, activation="tanh", max_steps=steps, lr=LR, batch_size=BATCH, lr_schedule="cosine",
-                  seed=SEED)
+                  seed=SEED, validation_fraction=0.0)
     models = {
         "single-step E-E H-NET": SRNN(recurrent=False, train_integrator="euler", test_integrator="euler", **common),
         "recurrent L-L H-NET (SRNN)": SRNN(recurrent=True, **common),

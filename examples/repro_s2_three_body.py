@@ -89,7 +89,7 @@ def main():
     d = system.n_dof
 
     common = dict(hidden=c["HIDDEN"], activation="tanh", max_steps=c["STEPS"], lr=LR, lr_schedule="cosine",
-                  batch_size=c["BATCH"], seed=SEED)
+                  batch_size=c["BATCH"], seed=SEED, validation_fraction=0.0)
     models = {
         "single-step L-L H-NET": SRNN(recurrent=False, **common),
         "recurrent L-L H-NET (SRNN)": SRNN(recurrent=True, horizon=HORIZON, **common),

@@ -101,7 +101,8 @@ def main():
     y, t = data.z, data.t
     n_train = int(round(T_TRAIN / TAU))
     model = LocSympNet(n_sweeps=N_SWEEPS, width=WIDTH, activation="sigmoid", max_steps=args.steps, lr=LR,
-                       lr_schedule=args.schedule, eval_every=1000, seed=args.seed)
+                       lr_schedule=args.schedule, eval_every=1000, seed=args.seed,
+                       validation_fraction=0.0)
     t0 = time.perf_counter()
     model.fit(y[:, :n_train + 1], t=t[:n_train + 1])
     adam_loss = model.history_.train_loss[-1]
