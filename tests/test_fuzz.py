@@ -226,6 +226,19 @@ def _(ctx):
              "MAX_RESAMPLES", seconds=2.0)
 
 
+@case("api-ensemble-n-models-1e9")
+def _(ctx):
+    class Bagger:  # any regressor with an ensemble size (a pysindy EnsembleOptimizer(n_models=...))
+        n_models = 10 ** 9
+
+        def fit(self, A, y):
+            raise AssertionError("the regressor ran before its ensemble size was checked")
+
+    q, p = _samples()
+    with pytest.raises(_limit_error(), match="n_models is 1,000,000,000.*MAX_RESAMPLES"):
+        _sparse()(library="poly:2", optimizer=Bagger()).fit(q, p, dq=p, dp=-q)
+
+
 @case("cli-simulate-steps-1e12")
 def _(ctx):
     _refused(ctx, ["simulate", "-H", "p**2/2 - cos(q)", "--z0", "1,0", "--dt", "0.1", "--steps", "1000000000000"],
