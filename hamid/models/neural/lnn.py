@@ -112,7 +112,8 @@ class LNN(NeuralModel):
     (3, 1)
     """
 
-    _fitted_names = NeuralModel._fitted_names + ("singular_counts_",)
+    #: saved with the model (a JSON object)
+    _extra_fitted = ("singular_counts_",)
 
     def __init__(self, rcond=1e-6, on_singular="regularize", hidden=(200, 200), activation="softplus",
                  max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto",
