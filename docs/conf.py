@@ -15,6 +15,7 @@ import importlib
 import inspect
 import os
 import pkgutil
+import re
 import sys
 from pathlib import Path
 
@@ -69,21 +70,16 @@ GUIDE_ORDER = [
 _NOT_GUIDES = {"index", "api", "figures"}
 
 
-def _guide_pages() -> list[str]:
-    present = {p.stem for p in DOCS.glob("*.md")} - _NOT_GUIDES
+def _guide_pages(found_docs) -> list[str]:
+    """The top-level pages Sphinx found (not the files now on disk: pages are written while a build runs)."""
+    present = {doc for doc in found_docs if "/" not in doc} - _NOT_GUIDES
     ordered = [name for name in GUIDE_ORDER if name in present]
     return ordered + sorted(present - set(ordered))
 
 
-def _other_pages() -> list[str]:
-    """Markdown pages in subfolders (contributor notes, generated tables), listed under "More"."""
-    out = []
-    for path in sorted(DOCS.glob("*/**/*.md")):
-        rel = path.relative_to(DOCS)
-        if rel.parts[0] in ("_build", "api") or any(part.startswith(".") for part in rel.parts):
-            continue
-        out.append(rel.with_suffix("").as_posix())
-    return out
+def _other_pages(found_docs) -> list[str]:
+    """Pages in subfolders (contributor notes, generated tables) other than the API, listed under "More"."""
+    return sorted(doc for doc in found_docs if "/" in doc and not doc.startswith("api/"))
 
 
 # ------------------------------------------------------------------------------------------ figures
@@ -145,6 +141,7 @@ def _directive(qualname, obj) -> list[str]:
 def _api_pages() -> dict[str, str]:
     """Page name -> markdown; each public object documented once, at the shallowest module exporting it."""
     documented: dict[int, str] = {}
+    names_used: set[str] = set()
     pages = {}
     for modname in _public_modules():
         module = importlib.import_module(modname)
@@ -160,10 +157,14 @@ def _api_pages() -> dict[str, str]:
                 seealso.append(f"`{name}` (documented as {{py:obj}}`{documented[key]}`)")
                 continue
             documented[key] = f"{modname}.{name}"
+            names_used.add(f"{modname}.{name}")
             body += _directive(f"{modname}.{name}", obj) + [""]
         if not body:
             continue
-        text = [f"# `{modname}`", "", "```{eval-rst}", f".. automodule:: {modname}", "   :no-members:", "",
+        # a module may share its dotted name with a documented object (the function hamid.compare and the
+        # module hamid.compare): the module's description is then shown without an index entry
+        module_options = ["   :no-members:"] + (["   :no-index:"] if modname in names_used else [])
+        text = [f"# `{modname}`", "", "```{eval-rst}", f".. automodule:: {modname}", *module_options, "",
                 f".. currentmodule:: {modname}", ""] + body + ["```", ""]
         if seealso:
             text += ["Also exported here: " + ", ".join(seealso) + ".", ""]
@@ -194,25 +195,61 @@ API_PAGES = _generate_api()
 # ------------------------------------------------------------------------------------------ page assembly
 
 _PLACEHOLDERS = {
-    "HAMID_GUIDE_PAGES": lambda: "\n".join(_guide_pages()),
-    "HAMID_OTHER_PAGES": lambda: "\n".join(_other_pages()),
-    "HAMID_API_PAGES": lambda: "\n".join(f"api/{name}" for name in API_PAGES),
-    "HAMID_FIGURES": _figures_markdown,
+    "HAMID_GUIDE_PAGES": lambda found: "\n".join(_guide_pages(found)),
+    "HAMID_OTHER_PAGES": lambda found: "\n".join(_other_pages(found)),
+    "HAMID_API_PAGES": lambda found: "\n".join(f"api/{name}" for name in API_PAGES),
+    "HAMID_FIGURES": lambda found: _figures_markdown(),
 }
 
 
 def _fill_placeholders(app, docname, source):
     text = source[0]
-    if docname in _other_pages() and not text.lstrip().startswith("#"):
+    found = app.env.found_docs
+    if docname in _other_pages(found) and not text.lstrip().startswith("#"):
         # generated tables (docs/recovery/recovery_table.md) have no heading; the toctree needs a title
         title = Path(docname).name.replace("_", " ").capitalize()
         text = f"# {title}\n\n{text}"
     for token, make in _PLACEHOLDERS.items():
         if token in text:
-            text = text.replace(token, make())
+            text = text.replace(token, make(found))
     source[0] = text
+
+
+_LITERAL = re.compile(r"(``.*?``|`[^`]*`)")
+
+
+def _escape_bars(app, what, name, obj, options, lines):
+    """Docstrings write absolute values as ``|x|``; reST would read ``|x|`` as a substitution reference.
+
+    Bars outside inline literals and roles are escaped, except on lines that start with one (line blocks,
+    grid tables). Runs before numpydoc (priority 100 < 500).
+    """
+    for i, line in enumerate(lines):
+        if "|" not in line or line.lstrip().startswith(("|", "+")):
+            continue
+        pieces = _LITERAL.split(line)
+        lines[i] = "".join(p if k % 2 else p.replace("|", r"\|") for k, p in enumerate(pieces))
+
+
+_NUMPYDOC_SECTIONS = {
+    "parameters", "returns", "yields", "receives", "raises", "warns", "other parameters", "attributes", "methods",
+    "see also", "notes", "warnings", "references", "examples",
+}
+
+
+def _other_headings_as_rubrics(app, what, name, obj, options, lines):
+    """numpydoc drops the text of a section it does not know (``Entry points``, ``Columns``) with a
+    UserWarning; such headings become rubrics, so their text stays on the page."""
+    for i in range(len(lines) - 1):
+        title, rule = lines[i].strip(), lines[i + 1].strip()
+        if (title and len(rule) >= 3 and set(rule) <= set("-=~") and len(rule) == len(title)
+                and title.lower() not in _NUMPYDOC_SECTIONS):
+            indent = lines[i][: len(lines[i]) - len(lines[i].lstrip())]
+            lines[i], lines[i + 1] = f"{indent}.. rubric:: {title}", ""
 
 
 def setup(app):
     app.connect("source-read", _fill_placeholders)
+    app.connect("autodoc-process-docstring", _escape_bars, priority=100)
+    app.connect("autodoc-process-docstring", _other_headings_as_rubrics, priority=100)
     return {"parallel_read_safe": True}
