@@ -544,6 +544,16 @@ def _(ctx):
     assert calls == []
 
 
+@case("cli-fit-save-checked-before-fit")
+def _(ctx):
+    import hamid.compare
+
+    calls = _forbid(ctx, hamid.compare, "fit_model")
+    _refused(ctx, ["fit", PENDULUM, "--model", "sparse", "--save", ctx.tmp / "missing" / "m.json"],
+             str(ctx.tmp / "missing" / "m.json"), "does not exist")
+    assert calls == []
+
+
 @case("cli-generate-out-checked-before-generating")
 def _(ctx):
     from hamid.systems._base import System

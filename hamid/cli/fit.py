@@ -128,8 +128,9 @@ def run(args) -> int:
 
     from hamid.cli import CLIError
     from hamid.compare import fit_model
-    from hamid.io import load_data
+    from hamid.io import check_writable, load_data
 
+    check_writable(args.save)  # a bad --save path fails now, not after the fit
     data = load_data(args.data)
     progress = sys.stderr.isatty() and not args.json
     params = parse_params(args.param)
