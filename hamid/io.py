@@ -737,6 +737,10 @@ def _from_csv_other(path, header, index, body):
     if trajectory and not ("traj" in index and "t" in index):
         raise DataError(f"{path}: columns traj and t go together; header: {header}")
     cols = (["traj", "t"] if trajectory else []) + need
+    unexpected = [h for h in header if h not in cols]
+    if unexpected:  # z1, z2, z4 would otherwise read as D = 2 with z4 silently dropped
+        raise DataError(f"{path} has unexpected column(s) {unexpected}; the header must be exactly "
+                        f"{', '.join(cols)} (traj, t only for trajectories), got {', '.join(header)}")
     table = _read_table(path, header, index, body, cols)
     t = None
     if trajectory:

@@ -179,6 +179,17 @@ def _(ctx):
         load_data(path)
 
 
+@case("api-csv-noncanonical-gap")
+def _(ctx):
+    path = _csv(ctx, """
+        z1,z2,z4
+        1,2,3
+        0.5,1,1
+    """)
+    with pytest.raises(DataError, match=r"unexpected column\(s\) \['z4'\]"):
+        load_data(path)
+
+
 @case("cli-simulate-dt-1e300")
 def _(ctx):
     _refused(ctx, ["simulate", "-H", "p**2/2 + q**4", "--z0", "1,0", "--dt", "1e300", "--steps", "5"],
