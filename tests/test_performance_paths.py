@@ -150,3 +150,72 @@ def test_variance_inflation_matches_eigendecomposition():
     G, _, _ = _random_gram(300, 50, 4, collinear=True)
     vif = variance_inflation(G)
     assert np.isinf(vif[[0, 1, 49]]).all() and np.isfinite(vif[2:49]).all()
+
+
+# ------------------------------------------------------------------------------ Gram-fed pysindy
+
+
+class _BlockSystem:
+    """The Gram interface of hamid's LinearSystem, built from a dense design cut into blocks."""
+
+    def __init__(self, A, y, n_blocks):
+        parts = np.array_split(np.arange(A.shape[0]), n_blocks)
+        self.gram = np.stack([A[i].T @ A[i] for i in parts])
+        self.rhs = np.stack([A[i].T @ y[i] for i in parts])
+        self.yy = np.array([y[i] @ y[i] for i in parts])
+        self.n_rows = np.array([len(i) for i in parts])
+
+    @property
+    def total(self):
+        return self.gram.sum(0), self.rhs.sum(0), float(self.yy.sum()), int(self.n_rows.sum())
+
+
+def _sparse_problem(n=4000, m=30, seed=5):
+    rng = np.random.default_rng(seed)
+    A = rng.standard_normal((n, m)) * rng.uniform(0.1, 10.0, m)  # columns of very different scales
+    A[:, 1] += 0.5 * A[:, 0] / A[:, 0].std() * A[:, 1].std()     # some correlation
+    xt = np.zeros(m)
+    xt[[0, 3, 7, 12, 20]] = np.array([1.0, -0.8, 0.6, 1.5, -1.0]) / A[:, [0, 3, 7, 12, 20]].std(0)
+    y = A @ xt + 0.05 * rng.standard_normal(n)
+    return A, y, xt
+
+
+@pytest.mark.parametrize("name", ["stlsq", "sr3", "ssr"])
+def test_gram_fed_pysindy_equals_dense(name):
+    pytest.importorskip("pysindy")
+    from hamid.models.sparse.optimizers import get_optimizer
+
+    A, y, xt = _sparse_problem()
+    wrapper = get_optimizer(name)
+    coef, info = wrapper.solve(_BlockSystem(A, y, 10), normalize=True)
+    assert "compressed" in info["criterion"]
+    # the previous implementation: the optimizer on the dense, column-normalized design, then a refit
+    s = np.sqrt(np.mean(A ** 2, axis=0))
+    ys = np.sqrt(np.mean(y ** 2))
+    import copy
+
+    opt = copy.deepcopy(wrapper.opt)
+    with np.errstate(all="ignore"):
+        opt.fit(A / s, y / ys)
+    dense = np.asarray(opt.coef_).reshape(-1) * ys / s
+    support = np.flatnonzero(dense)
+    ref = np.zeros_like(dense)
+    ref[support] = np.linalg.lstsq(A[:, support], y, rcond=None)[0]
+    assert np.array_equal(np.flatnonzero(coef), support)
+    assert np.allclose(coef, ref, rtol=1e-9, atol=1e-12)
+    if name == "stlsq":
+        assert np.array_equal(support, np.flatnonzero(xt))
+
+
+def test_gram_fed_ensemble_bags_blocks():
+    pytest.importorskip("pysindy")
+    from hamid.models.sparse.optimizers import get_optimizer
+
+    A, y, xt = _sparse_problem(seed=6)
+    system = _BlockSystem(A, y, 10)
+    c1, info1 = get_optimizer("ensemble").solve(system, random_state=3)
+    c2, info2 = get_optimizer("ensemble").solve(system, random_state=3)
+    assert np.array_equal(c1, c2) and info1 == info2  # seeded, reproducible
+    incl = np.array(info1["ensemble_inclusion"])
+    assert incl.shape == (A.shape[1],) and np.all(incl[np.flatnonzero(xt)] == 1.0)
+    assert np.array_equal(np.flatnonzero(c1), np.flatnonzero(xt))

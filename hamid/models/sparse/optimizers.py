@@ -12,9 +12,11 @@ shared by all 2d equations) and returns coefficients in the units of the library
     selected support (LASSO alone shrinks the coefficients); the penalty is chosen along the LASSO path by
     the same cross-validation rule unless ``alpha`` is given.
 ``stlsq``, ``sr3``, ``ssr``, ``ensemble``
-    pysindy optimizers (:class:`PySINDyOptimizer`) fitted directly on the normalized design matrix
-    (``opt.fit(A, y)``), with a least-squares refit on their support. ``ensemble`` bags STLSQ over rows;
-    it is seeded through ``random_state`` (pysindy draws from numpy's global RNG, whose state is restored).
+    pysindy optimizers (:class:`PySINDyOptimizer`) fitted on a compressed design with the same
+    least-squares problem as the normalized design matrix (m rows from the Gram matrix, see
+    :func:`compressed_design`; the N × m design is never built), with a least-squares refit on their
+    support. ``ensemble`` bags STLSQ over bootstrap resamples of the blocks, seeded through
+    ``random_state``.
 ``lstsq``
     :class:`LeastSquares`: plain least squares on every term (no sparsity), the reference.
 
@@ -30,7 +32,7 @@ import numpy as np
 from .selection import normalize_gram, select_support, solve_support
 
 __all__ = ["OPTIMIZERS", "BaseOptimizer", "AutoSelect", "LassoRefit", "PySINDyOptimizer", "LeastSquares",
-           "get_optimizer"]
+           "compressed_design", "get_optimizer"]
 
 
 class BaseOptimizer:
@@ -174,11 +176,55 @@ def _seeded_global_rng(seed):
         np.random.set_state(state)
 
 
-class PySINDyOptimizer(BaseOptimizer):
-    """A pysindy optimizer (or any regressor with ``fit(A, y)`` / ``coef_``) on the normalized design.
+def compressed_design(G, b, yy):
+    """A small design with the same least-squares problem as the one behind a Gram system.
 
-    Columns of ``A`` and ``y`` are scaled to unit RMS before ``opt.fit(A, y)``, so that thresholds mean
-    "relative contribution of a term to the signal". The optimizer is cloned, never modified.
+    With ``RᵀR = G`` (Cholesky; eigen-decomposition on the range of ``G`` when it is singular) and
+    ``Rᵀỹ = b``, ``‖Aξ − y‖² = ‖Rξ − ỹ‖² + (yᵀy − ‖ỹ‖²)`` for every ξ, so any optimizer whose objective is
+    the least-squares misfit plus a penalty on ξ (STLSQ, SR3, SSR, LASSO, ridge) finds the same ξ from the
+    m × m system as from the N × m design.
+
+    Parameters
+    ----------
+    G : ndarray, shape (m, m)
+    b : ndarray, shape (m,)
+    yy : float
+
+    Returns
+    -------
+    R : ndarray, shape (r, m), r = rank(G) (usually m)
+    y : ndarray, shape (r,)
+    """
+    try:
+        L = np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        L = None
+    if L is not None and np.all(np.diag(L) > np.sqrt(np.max(np.diag(G), initial=0.0)) * 1e-7):
+        from scipy.linalg import solve_triangular
+
+        return np.ascontiguousarray(L.T), solve_triangular(L, b, lower=True, check_finite=False)
+    w, V = np.linalg.eigh(G)
+    keep = w > max(w[-1], 1e-300) * 1e-14
+    return np.sqrt(w[keep])[:, None] * V[:, keep].T, (V[:, keep].T @ b) / np.sqrt(w[keep])
+
+
+def _is_bagging_ensemble(opt):
+    return type(opt).__name__ == "EnsembleOptimizer" and bool(getattr(opt, "bagging", False))
+
+
+class PySINDyOptimizer(BaseOptimizer):
+    """A pysindy optimizer (or any regressor with ``fit(A, y)`` / ``coef_``) on the normalized system.
+
+    Columns of ``A`` and ``y`` are scaled to unit RMS before the fit, so that thresholds mean "relative
+    contribution of a term to the signal". The optimizer is cloned, never modified. It is fitted on the
+    compressed design of :func:`compressed_design` (m rows built from the accumulated Gram matrix ``AᵀA``,
+    the same least-squares problem as the N rows of ``A``), so the design matrix is never materialized: the
+    cost is independent of the number of samples.
+
+    A pysindy ``EnsembleOptimizer`` with ``bagging=True`` is run by hamid: each of its ``n_models`` bags is a
+    bootstrap resample of the blocks (whole trajectories or runs of samples, as for ``n_blocks``) formed from
+    the per-block Gram matrices, not of single rows; its inner optimizer is fitted on each bag's compressed
+    design, and the coefficients are aggregated by its ``ensemble_aggregator`` (default: the median).
 
     Parameters
     ----------
@@ -192,28 +238,79 @@ class PySINDyOptimizer(BaseOptimizer):
         self.opt = opt
         self.refit = refit
 
+    def _scaled(self, G, b, yy, n, normalize):
+        if normalize:
+            s = np.sqrt(np.maximum(np.diag(G), 0.0) / max(n, 1))  # column RMS
+            s = np.where(s > 0, s, 1.0)
+            ys = float(np.sqrt(max(yy, 0.0) / max(n, 1))) or 1.0
+        else:
+            s, ys = np.ones(G.shape[0]), 1.0
+        # the design A / s against the target y / ys
+        return G / np.outer(s, s), b / s / ys, yy / ys ** 2, s, ys
+
     def solve(self, system, normalize=True, random_state=None):
         import copy
 
-        A, y = system.rows()
-        n = A.shape[0]
-        s = np.sqrt(np.mean(A ** 2, axis=0)) if normalize else np.ones(A.shape[1])
-        s = np.where(s > 0, s, 1.0)
-        ys = (float(np.sqrt(np.mean(y ** 2))) or 1.0) if normalize else 1.0
+        G, b, yy, n = system.total
+        m = G.shape[0]
+        Gs, bs, yys, s, ys = self._scaled(G, b, yy, n, normalize)
         opt = copy.deepcopy(self.opt)
-        if random_state is not None and hasattr(opt, "random_state") and getattr(opt, "random_state") is None:
-            opt.random_state = random_state
-        with _seeded_global_rng(random_state), np.errstate(all="ignore"):
-            opt.fit(A / s, y / ys)
-        coef = np.asarray(opt.coef_, dtype=float).reshape(-1)[: A.shape[1]] * ys / s
-        info = {"criterion": f"{type(opt).__name__} on the design matrix ({n} rows)"}
-        if hasattr(opt, "coef_list"):  # pysindy EnsembleOptimizer: inclusion probabilities over the bags
-            coefs = np.asarray(opt.coef_list, dtype=float).reshape(len(opt.coef_list), -1)
-            info["ensemble_inclusion"] = np.mean(np.abs(coefs) > 0, axis=0).tolist()
+        info = {}
+        n_models = getattr(opt, "n_models", None)
+        if isinstance(n_models, (int, np.integer)) and not isinstance(n_models, bool):
+            from ... import limits
+
+            limits.check_count(int(n_models), "MAX_RESAMPLES", f"the {type(opt).__name__}'s n_models")
+        if _is_bagging_ensemble(opt):
+            coef_s, coef_list = self._bagged(opt, system, s, ys, random_state)
+            info["ensemble_inclusion"] = np.mean(np.abs(coef_list) > 0, axis=0).tolist()
+            what = f"{type(opt.opt).__name__} on {opt.n_models} block-bootstrap bags of the Gram system"
+        else:
+            if random_state is not None and hasattr(opt, "random_state") and getattr(opt, "random_state") is None:
+                opt.random_state = random_state
+            R, yt = compressed_design(Gs, bs, yys)
+            with _seeded_global_rng(random_state), np.errstate(all="ignore"):
+                opt.fit(R, yt)
+            coef_s = np.asarray(opt.coef_, dtype=float).reshape(-1)[:m]
+            what = f"{type(opt).__name__} on the compressed Gram system ({R.shape[0]} rows for {n})"
+            if hasattr(opt, "coef_list"):  # an ensemble over library terms only
+                coefs = np.asarray(opt.coef_list, dtype=float).reshape(len(opt.coef_list), -1)
+                info["ensemble_inclusion"] = np.mean(np.abs(coefs) > 0, axis=0).tolist()
+        coef = coef_s * ys / s
+        info["criterion"] = what
         if self.refit:
             support = tuple(np.flatnonzero(np.abs(coef) > 0))
             coef = _refit(system, support, normalize)
         return coef, info
+
+    def _bagged(self, ens, system, s, ys, random_state):
+        """Fit ``ens.opt`` (or ``ens`` without bagging, when it also drops library terms) on block-bootstrap
+        bags; returns the aggregated scaled coefficients (m,) and the per-bag ones (n_models, m)."""
+        import copy
+
+        rng = np.random.default_rng(random_state)
+        B = system.gram.shape[0]
+        m = system.gram.shape[1]
+        outer = np.outer(s, s)
+        inner = ens.opt
+        if getattr(ens, "library_ensemble", False):
+            inner = copy.deepcopy(ens)
+            inner.bagging, inner.n_models = False, 1
+        coef_list = []
+        for _ in range(int(ens.n_models)):
+            w = rng.multinomial(B, np.full(B, 1.0 / B)).astype(float)
+            Gb = np.tensordot(w, system.gram, axes=1) / outer
+            bb = (w @ system.rhs) / s / ys
+            yyb = float(w @ system.yy) / ys ** 2
+            R, yt = compressed_design(Gb, bb, yyb)
+            opt = copy.deepcopy(inner)
+            with _seeded_global_rng(int(rng.integers(2 ** 31))), np.errstate(all="ignore"):
+                opt.fit(R, yt)
+            coef_list.append(np.asarray(opt.coef_, dtype=float).reshape(-1)[:m])
+        coef_list = np.array(coef_list)
+        agg = getattr(ens, "ensemble_aggregator", None)
+        coef = np.median(coef_list, axis=0) if agg is None else np.asarray(agg(coef_list[:, None, :]), float).reshape(-1)
+        return coef, coef_list
 
 
 def _stlsq():
