@@ -241,7 +241,8 @@ def test_json_round_trip_exact(tmp_path, data):
     z = np.random.default_rng(0).normal(size=(5, 4))
     assert np.array_equal(loaded.vector_field(z), model.vector_field(z))
     doc = json.loads(path.read_text())
-    assert [float(c) for c in doc["coef"]] == model.coef_.tolist()
+    assert doc["format"] == "hamid-model" and doc["class"] == "SparseHamiltonian"
+    assert [float(c) for c in doc["model"]["coef"]] == model.coef_.tolist()
 
 
 def test_load_never_evaluates_code(tmp_path, data):
@@ -249,7 +250,7 @@ def test_load_never_evaluates_code(tmp_path, data):
     model = SparseHamiltonian(library="poly:2").fit(Z[..., :1], Z[..., 1:], dq=dZ[..., :1], dp=dZ[..., 1:])
     path = model.save(tmp_path / "m.json")
     doc = json.loads(path.read_text())
-    doc["terms"][0] = "__import__('os').system('echo pwned')"
+    doc["model"]["terms"][0] = "__import__('os').system('echo pwned')"
     path.write_text(json.dumps(doc))
     with pytest.raises(ValueError, match="not allowed|unknown name"):
         SparseHamiltonian.load(path)
