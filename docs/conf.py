@@ -1,7 +1,7 @@
 """Sphinx configuration of hamid's documentation site.
 
-Build: ``.venv/bin/python -m sphinx -W -b html docs docs/_build/html`` (``tests/test_docs.py`` runs exactly
-this, warnings as errors). The markdown guides in this folder are read through myst-parser; the API
+Build: ``.venv/bin/python -m sphinx -W -b html docs docs/_build/html`` (``tests/test_docs.py`` runs this with
+``-E --keep-going`` into a temporary folder: a fresh environment, every warning listed, then a failure). The markdown guides in this folder are read through myst-parser; the API
 reference under ``api/`` is generated here on every build from the package's ``__all__`` lists, so that a
 public name added anywhere in hamid is documented without touching this file; ``figures.md`` shows every
 figure the example scripts have written to ``examples/output/``.
