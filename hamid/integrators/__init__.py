@@ -11,10 +11,10 @@ See ``docs/integrators.md``. torch is imported only when the torch backend is us
 """
 from ._api import BACKENDS, allow_nonfinite, integrate, integrate_field
 from ._methods import (ALIASES, METHODS, RK4, Euler, ImplicitMidpoint, Leapfrog, Method, Splitting,
-                       SymplecticEulerA, SymplecticEulerB, Tao, Yoshida4, get_method, method_names)
+                       SymplecticEulerA, SymplecticEulerB, Tao, Yoshida4, DOP853, get_method, method_names)
 from ._systems import IntegratorError
 
 __all__ = ["integrate", "integrate_field", "allow_nonfinite", "Method", "METHODS", "ALIASES", "get_method",
            "method_names",
            "BACKENDS", "IntegratorError", "Euler", "RK4", "SymplecticEulerA", "SymplecticEulerB", "Leapfrog",
-           "Yoshida4", "ImplicitMidpoint", "Tao", "Splitting"]
+           "Yoshida4", "ImplicitMidpoint", "Tao", "DOP853", "Splitting"]

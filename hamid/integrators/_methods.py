@@ -18,7 +18,7 @@ from ._ops import Saver
 from ._systems import IntegratorError, describe_expr, separability_witness
 
 __all__ = ["Method", "Euler", "RK4", "SymplecticEulerA", "SymplecticEulerB", "Leapfrog", "Yoshida4",
-           "ImplicitMidpoint", "Tao", "Splitting", "METHODS", "ALIASES", "get_method", "method_names"]
+           "ImplicitMidpoint", "Tao", "DOP853", "Splitting", "METHODS", "ALIASES", "get_method", "method_names"]
 
 
 class Method:
@@ -56,6 +56,8 @@ class Method:
     requires_separable = False
     explicit = True
     partitioned = False
+    #: step sizes chosen by error control (``dt`` then sets only the output grid)
+    adaptive = False
 
     def options(self):
         """Options given to the constructor, as a dict."""
@@ -577,10 +579,81 @@ class Tao(Method):
         return state
 
 
+# --------------------------------------------------------------------------------- adaptive (scipy)
+
+
+class DOP853(Method):
+    """Dormand–Prince 8(5,3) with adaptive steps: ``scipy.integrate.solve_ivp(method="DOP853")`` called once
+    on the whole batch, flattened into one state vector. Order 8, not symplectic; works for any field.
+    On the torch backend the batch goes through numpy (float64 on the CPU) and back, without a graph: it is
+    not differentiable.
+
+    ``dt`` sets only the output grid (a state every ``save_every * dt``); the steps are chosen by the error
+    control. Parameters: ``rtol`` (default 1e-10), ``atol`` (default 1e-12).
+
+    Notes
+    -----
+    One call for the batch amortizes scipy's per-step Python overhead over all trajectories (the field is
+    evaluated on the (n, D) batch), which is what makes it fast; but the error control then sees the whole
+    batch: the step is accepted when the RMS over all n·D components of the scaled local error is below 1, so
+    the batch advances with the step size of its hardest trajectories while an individual trajectory's error
+    may exceed the tolerance by up to about ``sqrt(n·D)``. Check the error on the problem at hand (the
+    accuracy section of ``benchmarks/bench_integrators.py`` does). The saved states are held twice in
+    memory while the result is assembled (scipy's (n·D, n_saves) array and the output).
+    """
+
+    name = "dop853"
+    order = 8
+    adaptive = True
+
+    def __init__(self, rtol=1e-10, atol=1e-12):
+        for label, v in (("rtol", rtol), ("atol", atol)):
+            if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v) or v <= 0:
+                raise IntegratorError(f"dop853: {label} must be a positive finite number, got {v!r}")
+        self.rtol = float(rtol)
+        self.atol = float(atol)
+
+    def options(self):
+        return {"rtol": self.rtol, "atol": self.atol}
+
+    def _integrate(self, system, z, h, n_saves, save_every, ops, saver):
+        if ops.recording:
+            raise IntegratorError("method 'dop853' (scipy solve_ivp) is not differentiable; use a fixed-step "
+                                  "method such as 'rk4' or 'yoshida4' while gradients are recorded, or torch.no_grad()")
+        from scipy.integrate import solve_ivp
+
+        n, D = z.shape
+        field = system.field
+        if ops.name == "numpy":
+            def rhs(_t, y):
+                return field(y.reshape(n, D)).reshape(-1)
+
+            z_flat = z.reshape(-1)
+        else:
+            torch = ops.torch
+
+            def rhs(_t, y):
+                zt = torch.from_numpy(y.reshape(n, D)).to(device=ops.device, dtype=ops.dtype)
+                return field(zt).detach().cpu().to(torch.float64).numpy().reshape(-1)
+
+            z_flat = z.detach().cpu().to(torch.float64).numpy().reshape(-1)
+
+        t_eval = h * save_every * np.arange(1, n_saves + 1)
+        sol = solve_ivp(rhs, (0.0, float(t_eval[-1])), z_flat, method="DOP853", t_eval=t_eval,
+                        rtol=self.rtol, atol=self.atol)
+        if sol.status != 0 or sol.y.shape[1] != n_saves:
+            raise IntegratorError(f"dop853: solve_ivp failed: {sol.message}")
+        for j in range(1, n_saves + 1):
+            zj = sol.y[:, j - 1].reshape(n, D)
+            if ops.name != "numpy":
+                zj = ops.torch.from_numpy(np.ascontiguousarray(zj)).to(device=ops.device, dtype=ops.dtype)
+            saver.save(j, (zj,))
+
+
 # ---------------------------------------------------------------------------------------- registry
 
 METHODS = {m.name: m for m in (Euler(), RK4(), SymplecticEulerA(), SymplecticEulerB(), Leapfrog(), Yoshida4(),
-                                ImplicitMidpoint(), Tao())}
+                                ImplicitMidpoint(), Tao(), DOP853())}
 """Registry: canonical name -> default instance."""
 
 ALIASES = {
@@ -593,6 +666,7 @@ ALIASES = {
     "velocity_verlet": "leapfrog",
     "yoshida": "yoshida4",
     "midpoint": "implicit_midpoint",
+    "solve_ivp": "dop853",
 }
 """Alternative names -> canonical name."""
 
