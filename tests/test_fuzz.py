@@ -367,7 +367,7 @@ SPARSE_TAMPERING = {
     "rational-index-out-of-range": (lambda s: s["rational"].update({"99": "1/2"}), "term index"),
     "rational-index-negative": (lambda s: s["rational"].update({"-1": "1/2"}), "term index"),
     "rational-not-a-mapping": (lambda s: s.update(rational=[1, 2]), "'rational' must be dict"),
-    "rational-not-rational": (lambda s: s["rational"].update({k: "sin(1)" for k in s["rational"]}), "rational"),
+    "rational-index-not-an-integer": (lambda s: s["rational"].update({"x": "1/2"}), "term index"),
     "coef-nan": (lambda s: s["coef"].__setitem__(0, float("nan")), "not finite"),
     "coef-1e400": (lambda s: s["coef"].__setitem__(1, float("inf")), "not finite"),
     "params-not-a-mapping": (lambda s: s.update(params="x"), "'params' must be dict"),
