@@ -95,7 +95,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from hamid.cli import CLIError
-    from hamid.cli.fit import clean_json, coerce_params
+    from hamid.cli.fit import clean_json, coerce_params, user_warnings
     from hamid.compare import DEFAULT_METHOD, DEFAULT_SUBSTEPS, compare, fit_models, make_model, model_class
     from hamid.io import atomic_write, load_data
 
@@ -130,12 +130,8 @@ def run(args) -> int:
         fitted = fit_models(models, train, truth=truth, n_jobs=args.jobs)
         result = compare(fitted, test, truth=truth, method=args.method or DEFAULT_METHOD,
                          substeps=args.substeps or DEFAULT_SUBSTEPS)
-    seen = set()
-    for w in caught:
-        text = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
-        if text not in seen:
-            seen.add(text)
-            print(f"hamid: warning: {text}", file=sys.stderr)
+    for text in user_warnings(caught):
+        print(f"hamid: warning: {text}", file=sys.stderr)
     saved = {}
     for name, model in fitted.items():
         path = out / "models" / _save_name(name, model)

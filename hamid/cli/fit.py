@@ -108,6 +108,19 @@ def summary_dict(name, model, path):
     return doc
 
 
+def user_warnings(caught):
+    """One line per distinct warning worth a user's attention: libraries' deprecation notices (torch's
+    about its own internals, for instance) are left out."""
+    seen = []
+    for w in caught:
+        if issubclass(w.category, (DeprecationWarning, PendingDeprecationWarning)):
+            continue
+        text = f"{w.category.__name__}: {' '.join(str(w.message).split())}"
+        if text not in seen:
+            seen.append(text)
+    return seen
+
+
 def clean_json(obj):
     """``obj`` with non-finite floats as None and tuples as lists (strict JSON)."""
     import math
@@ -139,8 +152,8 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit_model(model, data, truth=truth)
-    for w in caught:
-        print(f"hamid: warning: {w.category.__name__}: {' '.join(str(w.message).split())}", file=sys.stderr)
+    for text in user_warnings(caught):
+        print(f"hamid: warning: {text}", file=sys.stderr)
     try:
         saved = model.save(args.save)
     except OSError as exc:
