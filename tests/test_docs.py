@@ -46,7 +46,12 @@ def test_docstring_examples_run(modname):
 
 
 @pytest.fixture(scope="module")
-def site(tmp_path_factory):
+def build(tmp_path_factory):
+    """One build per session: (output folder, None) or (output folder, the failure report).
+
+    With ``--keep-going`` Sphinx writes every page before failing on the warnings, so the other checks still
+    read a complete site when the warnings check fails (and the build does not run once per test).
+    """
     for module in ("sphinx", "myst_parser", "numpydoc"):
         pytest.importorskip(module, reason=f"{module} is not installed (it is in the 'test' extra: "
                                            "pip install -c constraints.txt -e '.[test]')")
@@ -54,11 +59,19 @@ def site(tmp_path_factory):
     env = dict(os.environ, MPLBACKEND="Agg", PYTHONWARNINGS="ignore")
     cmd = [sys.executable, "-m", "sphinx", "-E", "-W", "--keep-going", "-q", "-b", "html", "docs", str(out)]
     proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    if proc.returncode == 0:
+        return out, None
     warnings = [line for line in proc.stderr.splitlines() if "WARNING" in line or "ERROR" in line]
-    if proc.returncode != 0:
-        listed = "\n".join(f"  {line}" for line in (warnings or proc.stderr.splitlines()[-30:]))
-        pytest.fail(f"sphinx-build -W failed (exit {proc.returncode}) with {len(warnings)} warning(s):\n{listed}\n"
-                    f"rerun: {' '.join(cmd[1:])}", pytrace=False)
+    listed = "\n".join(f"  {line}" for line in (warnings or proc.stderr.splitlines()[-30:]))
+    return out, (f"sphinx-build -W failed (exit {proc.returncode}) with {len(warnings)} warning(s):\n{listed}\n"
+                 f"rerun: {' '.join(cmd[1:])}")
+
+
+@pytest.fixture(scope="module")
+def site(build):
+    out, _ = build
+    if not (out / "index.html").is_file():
+        pytest.fail(f"the build wrote no site:\n{build[1]}", pytrace=False)
     return out
 
 
@@ -69,7 +82,9 @@ def _documented_ids(site):
     return ids
 
 
-def test_site_builds_without_warnings(site):
+def test_site_builds_without_warnings(build, site):
+    if build[1]:
+        pytest.fail(build[1], pytrace=False)
     assert (site / "index.html").is_file()
     # every guide in docs/ became a page and is linked from the index
     index = (site / "index.html").read_text()
