@@ -292,7 +292,102 @@ def codegen_section(args):
     print("target: hamid / hand-written <= 1.1x, results identical to round-off")
 
 
-SECTIONS = {"pendulum": pendulum_section, "codegen": codegen_section}
+def accuracy_section(args):
+    """Accuracy per second: time to reach a final-state error of 1e-9, batched solve_ivp as the reference."""
+    from scipy.integrate import solve_ivp
+
+    from hamid.integrators import get_method
+    from hamid.symbolic.codegen import compile_exprs
+    from hamid.systems import get_system
+
+    n = 500 if args.quick else 2_000
+    repeats = args.repeats or (2 if args.quick else 3)
+    T, target = 10.0, 1e-9
+    rng = np.random.default_rng(3)
+    (q,), (p,) = state_symbols(1)
+    hh = get_system("henon_heiles")
+    cases = {
+        "pendulum": (p**2 / 2 - sp.cos(q), np.column_stack([rng.uniform(-2.0, 2.0, n), rng.uniform(-1.0, 1.0, n)])),
+        "henon_heiles": (hh.hamiltonian, rng.uniform(-0.3, 0.3, (n, 4))),
+    }
+    print(f"N = {n} trajectories to t = {T}, final state only; error = max over trajectories and components of "
+          f"|z(T) - reference| (reference: batched DOP853 at rtol 1e-13); target error {target:g}; "
+          f"best of {repeats}, interleaved rounds")
+    for name, (H, z0) in cases.items():
+        D = z0.shape[1]
+        d = D // 2
+        qs, ps = state_symbols(d)
+        field = compile_exprs([sp.diff(H, s) for s in ps] + [-sp.diff(H, s) for s in qs], list(qs) + list(ps))
+
+        def scipy_batch(rtol, z0=z0, field=field, D=D):
+            sol = solve_ivp(lambda t, y: field(y.reshape(-1, D)).reshape(-1), (0.0, T), z0.reshape(-1),
+                            method="DOP853", t_eval=[T], rtol=rtol, atol=rtol * 1e-3)
+            return sol.y[:, -1].reshape(-1, D)
+
+        def scipy_one(rtol, z, field=field):
+            sol = solve_ivp(lambda t, y: field(y[None])[0], (0.0, T), z, method="DOP853", t_eval=[T],
+                            rtol=rtol, atol=rtol * 1e-3)
+            return sol.y[:, -1]
+
+        ref = scipy_batch(1e-13)
+
+        def err(zT):
+            return float(np.abs(zT - ref).max())
+
+        # tune each variant to the target: the loosest tolerance / largest step that reaches it
+        chosen = {}
+        for rtol in (1e-8, 1e-9, 1e-10, 1e-11, 1e-12):
+            e = err(scipy_batch(rtol))
+            if e <= target:
+                chosen["scipy DOP853, one call on the batch (reference)"] = (lambda r=rtol: scipy_batch(r),
+                                                                             f"rtol {rtol:g}", e)
+                break
+        for rtol in (1e-8, 1e-9, 1e-10, 1e-11, 1e-12):
+            e = float(np.abs(np.array([scipy_one(rtol, z) for z in z0[:50]]) - ref[:50]).max())
+            if e <= target:
+                loop_rtol = rtol
+                break
+        for rtol in (1e-8, 1e-9, 1e-10, 1e-11, 1e-12):
+            m = get_method("dop853", rtol=rtol, atol=rtol * 1e-3)
+            e = err(integrate(H, z0, dt=T, n_steps=1, method=m)[:, -1])
+            if e <= target:
+                chosen["hamid dop853"] = (lambda m=m: integrate(H, z0, dt=T, n_steps=1, method=m)[:, -1],
+                                          f"rtol {rtol:g}", e)
+                break
+        for method in ("rk4", "yoshida4"):
+            order = get_method(method).order
+            steps = 200
+            for _ in range(4):  # error ~ dt^order: rescale the step count towards the target
+                e = err(integrate(H, z0, dt=T / steps, n_steps=steps, save_every=steps, method=method)[:, -1])
+                if e <= target and e > target / 4:
+                    break
+                steps = max(1, int(np.ceil(steps * (e / (0.7 * target)) ** (1.0 / order))))
+            e = err(integrate(H, z0, dt=T / steps, n_steps=steps, save_every=steps, method=method)[:, -1])
+            chosen[f"hamid {method}"] = (lambda s=steps, mth=method: integrate(H, z0, dt=T / s, n_steps=s,
+                                                                               save_every=s, method=mth)[:, -1],
+                                         f"{steps} steps", e)
+        times = {k: [] for k in chosen}
+        for _ in range(repeats):
+            for key, (fn, _, _) in chosen.items():
+                t0 = time.perf_counter()
+                fn()
+                times[key].append(time.perf_counter() - t0)
+        subset = min(args.scipy_subset, n)
+        t0 = time.perf_counter()
+        for z in z0[:subset]:
+            scipy_one(loop_rtol, z)
+        t_loop = (time.perf_counter() - t0) * n / subset
+        best = {k: min(v) for k, v in times.items()}
+        t_ref = best["scipy DOP853, one call on the batch (reference)"]
+        print(f"-- {name}")
+        width = max(len(k) for k in chosen) + 2
+        for key, (_, setting, e) in chosen.items():
+            print(f"{key.ljust(width)} {best[key]:8.4f} s  {best[key] / t_ref:7.2f}x  error {e:.1e}  ({setting})")
+        print(f"{'scipy DOP853, one call per trajectory'.ljust(width)} {t_loop:8.4f} s  {t_loop / t_ref:7.2f}x  "
+              f"(rtol {loop_rtol:g}; {subset} trajectories timed once, x{n / subset:g} extrapolated)")
+
+
+SECTIONS = {"pendulum": pendulum_section, "codegen": codegen_section, "accuracy": accuracy_section}
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

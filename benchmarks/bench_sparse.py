@@ -7,7 +7,16 @@
    generated stand-in if it is missing). Reference: ``python -c "import numpy"`` in the same run.
    Target: < 2 s.
 
-Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_sparse.py``
+4. ``--large``: large libraries, poly:4 on the FPUT-β chain with d = 6, 7, 8 (1819, 3059, 4844 terms) and
+   1e5 samples with exact derivatives, each fit in its own subprocess: fit time split into library
+   compilation (symbolic gradients, code generation), Gram accumulation, selection and the rest, and the
+   peak resident memory of the process. Reference: one Cholesky factorization of an m × m matrix in the
+   same process (the least work any least-squares fit on the Gram matrix needs).
+5. ``--optimizers``: every back end on the 2-DOF problem of 1, time and peak traced memory (tracemalloc)
+   as ratios to ``auto``.
+
+Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_sparse.py [--large [--dofs 6,7,8] [--samples N]]
+[--optimizers]``
 """
 from __future__ import annotations
 
@@ -38,7 +47,7 @@ def henon_heiles_samples(n, seed=0):
     return np.stack([q1, q2], -1), np.stack([p1, p2], -1), dq, dp
 
 
-def main():
+def main():  # sections 1-3
     from hamid.models.sparse import SparseHamiltonian
     from hamid.models.sparse.formulations import build_system
     from hamid.symbolic import PolynomialLibrary
@@ -103,5 +112,108 @@ def main():
         tmp.cleanup()
 
 
+def _large_child(d, n):
+    """One large-library fit (run in a subprocess); prints one line of key=value timings."""
+    import resource
+
+    import hamid.models.sparse.formulations as formulations
+    import hamid.models.sparse.optimizers as optimizers
+    from hamid.models.sparse import SparseHamiltonian
+    from hamid.symbolic import PolynomialLibrary, compile_exprs
+    from hamid.systems import get_system
+
+    spent = {"gram": 0.0, "selection": 0.0}
+
+    def timed(key, fn):
+        def wrapper(*a, **k):
+            t0 = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                spent[key] += time.perf_counter() - t0
+        return wrapper
+
+    formulations.LinearSystem.accumulate = timed("gram", formulations.LinearSystem.accumulate)
+    optimizers.select_support = timed("selection", optimizers.select_support)
+    system = get_system("fpu", n=d)
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.uniform(-0.5, 0.5, (n, d)), rng.uniform(-1.0, 1.0, (n, d))], axis=1)
+    dZ = compile_exprs(system.field_exprs, system.symbols)(Z)
+    model = SparseHamiltonian(library=PolynomialLibrary(4))
+    t0 = time.perf_counter()
+    model.fit(Z[:, :d], Z[:, d:], dq=dZ[:, :d], dp=dZ[:, d:])
+    t_fit = time.perf_counter() - t0
+    m = model.library_.n_terms
+    A = rng.standard_normal((m, m))
+    A = A @ A.T + m * np.eye(m)
+    t0 = time.perf_counter()
+    np.linalg.cholesky(A)
+    t_chol = time.perf_counter() - t0
+    n_true = len(system.hamiltonian.expand().as_ordered_terms())
+    print(f"RESULT m={m} fit={t_fit:.2f} gram={spent['gram']:.2f} selection={spent['selection']:.2f} "
+          f"chol={t_chol:.6f} terms={len(model.terms_)} true_terms={n_true} "
+          f"maxrss_gb={resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1e6:.2f}")
+
+
+def large(dofs, n):
+    print(f"[large libraries] FPUT-beta chain, poly:4, {n} samples with exact derivatives, one subprocess per fit")
+    print(f"{'d':>3} {'terms':>6} {'fit [s]':>8} {'gram [s]':>9} {'selection [s]':>14} {'other [s]':>10} "
+          f"{'sel / chol':>11} {'peak RSS [GB]':>14}  selected / true terms")
+    for d in dofs:
+        out = subprocess.run([sys.executable, __file__, "--large-child", str(d), str(n)], capture_output=True,
+                             text=True)
+        line = [x for x in out.stdout.splitlines() if x.startswith("RESULT")]
+        if out.returncode or not line:
+            print(f"{d:>3} failed: {out.stderr.strip().splitlines()[-1:]}")
+            continue
+        r = dict(kv.split("=") for kv in line[0].split()[1:])
+        fit, gram, sel, chol = (float(r[k]) for k in ("fit", "gram", "selection", "chol"))
+        print(f"{d:>3} {r['m']:>6} {fit:8.1f} {gram:9.1f} {sel:14.1f} {fit - gram - sel:10.1f} "
+              f"{sel / max(chol, 1e-9):10.0f}x {float(r['maxrss_gb']):14.2f}  {r['terms']} / {r['true_terms']}")
+
+
+def optimizer_costs():
+    """Every back end on the 2-DOF problem: time and peak traced memory, as ratios to 'auto'."""
+    import tracemalloc
+
+    from hamid.models.sparse import SparseHamiltonian
+    from hamid.symbolic import PolynomialLibrary
+
+    n = 100_000
+    q, p, dq, dp = henon_heiles_samples(n)
+    print(f"[optimizers] Henon-Heiles, poly:4, {n} samples with derivatives; best of 3 (time), one traced run "
+          "(memory)")
+    rows = {}
+    for name in ("auto", "lstsq", "lasso", "stlsq", "sr3", "ssr", "ensemble"):
+        make = lambda: SparseHamiltonian(library=PolynomialLibrary(4), optimizer=name, random_state=0)
+        make().fit(q, p, dq=dq, dp=dp)
+        t = best_of(lambda: make().fit(q, p, dq=dq, dp=dp), repeat=3)
+        tracemalloc.start()
+        model = make().fit(q, p, dq=dq, dp=dp)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        rows[name] = (t, peak, len(model.terms_))
+    t0, m0, _ = rows["auto"]
+    for name, (t, peak, k) in rows.items():
+        print(f"  {name:9s} {t:7.3f} s ({t / t0:5.2f}x auto)  peak traced {peak / 1e6:7.1f} MB "
+              f"({peak / m0:5.2f}x auto)  {k} terms")
+
+
 if __name__ == "__main__":
-    main()
+    if len(sys.argv) == 4 and sys.argv[1] == "--large-child":
+        _large_child(int(sys.argv[2]), int(sys.argv[3]))
+        sys.exit(0)
+    import argparse
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--large", action="store_true", help="only the large-library fits (section 4)")
+    parser.add_argument("--dofs", default="6,7,8", help="chain lengths for --large (default 6,7,8)")
+    parser.add_argument("--samples", type=int, default=100_000, help="samples for --large (default 1e5)")
+    parser.add_argument("--optimizers", action="store_true", help="only the optimizer back ends (section 5)")
+    args = parser.parse_args()
+    if args.large:
+        large([int(x) for x in args.dofs.split(",")], args.samples)
+    elif args.optimizers:
+        optimizer_costs()
+    else:
+        main()

@@ -17,7 +17,8 @@ def _mixed_exprs():
     x, y = sp.symbols("x y")
     return [x, y], [x**3, 2 * y / x**3, (x - y)**4 / 4, x**-2, sp.sqrt(x), x**9, sp.cos(x)**3 * y**2,
                     3 * x**2 * y**5, x**sp.Rational(3, 2), sp.Integer(2), 1 / (x + y), (x + y)**-3,
-                    sp.exp(-(x * y)**2) * (x**2 + y**2)**-2, (x - 2 * y)**8]
+                    sp.exp(-(x * y)**2) * (x**2 + y**2)**-2, (x - 2 * y)**8, sp.Max(x, y)**2,
+                    sp.Piecewise((x**3, x > 1), (y, True)), sp.pi * sp.atan2(x, y), sp.Abs(x - y)**3]
 
 
 def test_product_powers_match_pow_to_round_off():

@@ -81,7 +81,12 @@ def compile_exprs(exprs, symbols, backend: str = "numpy"):
 @lru_cache(maxsize=512)
 def _compile(exprs, symbols, backend):
     if backend == "numpy":
-        raw = sp.lambdify(symbols, list(exprs), modules="numpy", cse=_cse, printer=_numpy_printer())
+        # a printer instance with lambdify's own settings (names unqualified, each imported by name through
+        # the printer's module_imports), and a namespace without ``from numpy import *``: that star import
+        # loads every lazy numpy submodule (numpy.f2py, ...), a tenth of the start-up of `hamid discover`
+        printer = _numpy_printer()({"fully_qualified_modules": False, "inline": True,
+                                    "allow_unknown_functions": True, "user_functions": {}})
+        raw = sp.lambdify(symbols, list(exprs), modules=[{"I": 1j}], cse=_cse, printer=printer)
     else:
         raw = sp.lambdify(symbols, list(exprs), modules="torch", cse=_cse)
     return CompiledExprs(exprs, symbols, backend, raw)
