@@ -14,6 +14,8 @@ Every function returns a :class:`matplotlib.figure.Figure` and, when ``ax=`` is 
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 __all__ = ["new_figure", "phase_portrait", "energy_error", "rollout_error", "field_error", "coefficients",
@@ -88,6 +90,7 @@ def phase_portrait(trajectories, reference=None, *, dof=0, index=0, ax=None):
         if not 0 <= dof < D // 2:
             raise ValueError(f"dof must be in [0, {D // 2}), got {dof}")
         for j, z in enumerate(traj[sel]):
+            z = np.where(np.isfinite(z), z, np.nan)  # a diverged rollout ends where it left the floats
             ax.plot(z[:, dof], z[:, D // 2 + dof], color=f"C{k}", lw=1.2, label=name if j == 0 else None)
     if reference is not None:
         ref = _check_traj("reference", np.asarray(reference, dtype=float))
@@ -133,10 +136,11 @@ def energy_error(trajectories, energy, t=None, *, reduce="max", floor=1e-17, ax=
         tt, traj = _split_time(value)
         traj = _check_traj(name, traj)
         tt = _times(tt, t, traj.shape[1])
-        with np.errstate(all="ignore"):
+        with np.errstate(all="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN times of a diverged rollout
             err = reducer(energy_drift(energy, traj), axis=0)
         # from the first step on: the error at t_0 is 0 by definition and has no place on a log axis
-        ax.plot(tt[1:], np.maximum(err[1:], floor), color=f"C{k}", label=name)
+        ax.plot(tt[1:], _positive(err[1:], floor), color=f"C{k}", label=name)
     ax.set_yscale("log")
     ax.set_xlabel("t")
     ax.set_ylabel(f"{reduce} |H(z_t) - H(z_0)| / |H(z_0)|")
@@ -180,7 +184,7 @@ def rollout_error(trajectories, reference, t=None, *, floor=1e-17, ax=None):
             sub = ref[:, idx]
         with np.errstate(all="ignore"):
             mse = rollout_mse(traj, sub)
-        ax.plot(tt, np.maximum(mse, floor), color=f"C{k}", label=name)
+        ax.plot(tt, _positive(mse, floor), color=f"C{k}", label=name)
     ax.set_yscale("log")
     ax.set_xlabel("t")
     ax.set_ylabel("rollout MSE")
@@ -347,6 +351,13 @@ def selection_path(model, *, ax=None):
     ax.set_title("sparsity-error path")
     ax.legend(fontsize="small")
     return fig
+
+
+def _positive(values, floor):
+    """Values for a log axis: clipped below at ``floor``; non-finite ones (a diverged rollout) become NaN,
+    which matplotlib leaves out (an infinite value would break the axis' tick computation)."""
+    values = np.asarray(values, dtype=float)
+    return np.where(np.isfinite(values), np.maximum(values, floor), np.nan)
 
 
 def _reducer(reduce):

@@ -112,3 +112,20 @@ def test_comparison_plot_summary_and_kinds(setup):
     assert titles == ["phase portrait", "rollout error", "energy error (true H)"]
     with pytest.raises(ValueError, match="valid kinds"):
         result.plot("histogram")
+
+
+def test_diverged_rollouts_are_left_out_of_log_axes(setup):
+    import io
+
+    system, _, test, _ = setup
+    ref = test.states()
+    blown = ref.copy()
+    blown[:, 20:] = np.inf  # a rollout that left the floats at step 20
+    fig = hplot.energy_error({"blown": blown}, system.energy, t=test.t)
+    y = fig.axes[0].get_lines()[0].get_ydata()
+    assert np.all(np.isfinite(y[:19])) and np.all(np.isnan(y[19:]))
+    fig.savefig(io.BytesIO(), format="png")  # an infinite value would break the log axis' ticks here
+    fig = hplot.rollout_error({"blown": blown}, ref, test.t)
+    assert np.isnan(fig.axes[0].get_lines()[0].get_ydata()[-1])
+    fig.savefig(io.BytesIO(), format="png")
+    hplot.phase_portrait({"blown": blown}, reference=ref).savefig(io.BytesIO(), format="png")
