@@ -96,8 +96,8 @@ def parse_expression(text: str, symbols) -> sp.Expr:
         functions, unknown names, keywords), and beyond the stated limits, checked before SymPy does any
         work: at most 10 000 characters and 2 000 operator tokens, nesting depth at most 32 (a chain of
         ``+``/``-`` or ``*``/``/`` counts as one level), every exponent at most 64 in magnitude after
-        folding (``(q**64)**64`` is ``q**4096`` and refused) and every numeric constant within float64's range (1.8e308) in
-        magnitude.
+        folding (``(q**64)**64`` is ``q**4096`` and refused) and every numeric constant within float64's
+        range (1.8e308) in magnitude.
     """
     if isinstance(text, sp.Expr):
         allowed = {str(s) for s in symbols}
