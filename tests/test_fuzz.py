@@ -402,6 +402,14 @@ def _(ctx):
         _sparse().load(path)
 
 
+@case("load-json-nested-100000-deep")
+def _(ctx):
+    path = ctx.tmp / "deep.json"
+    path.write_text('{"format": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(_model_file_error(), match="nested too deeply"):
+        _sparse().load(path)
+
+
 # ------------------------------------------------------------------------------------- saved neural models
 
 @pytest.fixture(scope="module")

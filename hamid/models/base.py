@@ -229,6 +229,8 @@ def _read_document(path):
         doc = json.loads(path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ModelFileError(f"cannot read {path} as a hamid model file (JSON): {exc}") from None
+    except RecursionError:  # a hostile file of deeply nested brackets
+        raise ModelFileError(f"cannot read {path} as a hamid model file: its JSON is nested too deeply") from None
     if not isinstance(doc, dict):
         raise ModelFileError(f"{path} is not a hamid model file")
     if doc.get("format") == _LEGACY_SPARSE_FORMAT:
