@@ -527,6 +527,7 @@ def load_data(path) -> Dataset:
         raise DataError(f"data file {path} does not exist")
     suffix = path.suffix.lower()
     if suffix == ".npz":
+        _check_npz_sizes(path)
         try:
             with np.load(path, allow_pickle=False) as npz:
                 arrays = {k: npz[k] for k in npz.files}
@@ -560,6 +561,29 @@ def load_data(path) -> Dataset:
     if suffix == ".csv":
         return _from_csv(path)
     raise DataError(f"unsupported file type {suffix!r} for {path}; use .npz or .csv")
+
+
+def _check_npz_sizes(path):
+    """Bound the arrays of an .npz by the sizes their .npy headers declare, before numpy allocates them: a
+    small compressed file can declare (and decompress to) gigabytes."""
+    import zipfile
+
+    from .limits import check_array_bytes
+
+    headers = []
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                with zf.open(info) as fh:
+                    version = np.lib.format.read_magic(fh)
+                    read = (np.lib.format.read_array_header_1_0 if version == (1, 0)
+                            else np.lib.format.read_array_header_2_0)
+                    shape, _, dtype = read(fh)
+                headers.append((info.filename.removesuffix(".npy"), shape, dtype))
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError):
+        return  # not a well-formed npz: np.load reports it in its own words
+    for name, shape, dtype in headers:
+        check_array_bytes(shape, f"array {name!r} of {path}", itemsize=max(dtype.itemsize, 1))
 
 
 def _column_names(d, prefix):

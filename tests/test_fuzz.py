@@ -132,6 +132,20 @@ def _(ctx):
     _refused(ctx, ["discover", path, "--library", "poly:2"], "complex")
 
 
+@case("api-npz-declares-terabytes")
+def _(ctx):
+    import zipfile
+
+    path = ctx.tmp / "bomb.npz"
+    with zipfile.ZipFile(path, "w") as zf:
+        for key in ("q", "p"):
+            with zf.open(f"{key}.npy", "w") as fh:  # a header declaring 10^12 float64, and no data
+                np.lib.format.write_array_header_1_0(fh, {"descr": "<f8", "fortran_order": False,
+                                                          "shape": (10 ** 12,)})
+    with pytest.raises(_limit_error(), match="array 'q' of .* would need 7.28 TiB"):
+        load_data(path)
+
+
 @case("api-magnitude-1e300")
 def _(ctx):
     q, p = _samples(1e300)
