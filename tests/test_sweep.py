@@ -210,11 +210,14 @@ def test_sweep_report(dask_results, tmp_path):
     import pandas as pd
 
     summary = pd.read_csv(tmp_path / "report" / "summary.csv")
-    assert len(summary) == 4 and set(summary["jobs"]) == {2} and set(summary["failed"]) == {1}
-    # a failed job counts as unsolved: one of the two optimizer settings solved each cell
-    assert np.allclose(summary["solved"], 0.5)
+    # the optimizer axis of the one model is split out; only seeds would be averaged
+    assert len(summary) == 8 and set(summary["jobs"]) == {1}
+    failed = summary["param.optimizer"] == "no_such_optimizer"
+    assert (summary["failed"] == failed.astype(int)).all()
+    assert np.allclose(summary["solved"], np.where(failed, 0.0, 1.0))  # a failed job counts as unsolved
     bench = (tmp_path / "report" / "benchmark.md").read_text()
-    assert "| sparse | default | 2/4 | 2/4 | 4/8 |" in bench
+    assert "| sparse | default | no_such_optimizer | 0/2 | 0/2 | 0/4 |" in bench
+    assert "| sparse | default | stlsq | 2/2 | 2/2 | 4/4 |" in bench
 
 
 def test_pysindy_baseline_recovers_the_pendulum_field():
@@ -254,3 +257,16 @@ def test_import_stays_light():
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == "[]"
+
+
+def test_data_file_system_with_its_true_hamiltonian(tmp_path):
+    data = ROOT / "hamid" / "data" / "pendulum.npz"
+    cfg = {"systems": [{"file": str(data), "hamiltonian": "p**2/2 + 1 - cos(q)", "library": ["poly:2", "trig"]}],
+           "data": {"derivatives": [True, False]}, "models": {"sparse": {"optimizer": "stlsq"}}}
+    out = tmp_path / "r.jsonl"
+    assert run_sweep(cfg, out, workers=1, progress=False)["ok"] == 2
+    for r in read_results(out):
+        assert r["config"]["system"]["sha256"] and r["metrics"]["exact_support"] is True
+        assert r["metrics"]["max_rel_error"] < 1e-6
+    with pytest.raises(SweepConfigError, match="data file not found"):
+        load_config({"systems": [str(tmp_path / "missing.npz")], "models": {"sparse": {}}})

@@ -261,11 +261,14 @@ def _validate_system(where, entry, base_dir):
         # the file's content is part of the job key: changed data are new jobs
         out["sha256"] = hashlib.sha256(path.read_bytes()).hexdigest()
         if "hamiltonian" in out:
+            from hamid.io import load_data
+            from hamid.symbolic import state_symbols
             from hamid.symbolic.symbols import parse_expression
 
             if not isinstance(out["hamiltonian"], str):
                 raise SweepConfigError(f"{where}.hamiltonian must be an expression string")
-            parse_expression(out["hamiltonian"])
+            qs, ps = state_symbols(load_data(path).n_dof)
+            parse_expression(out["hamiltonian"], tuple(qs) + tuple(ps))
     return out
 
 

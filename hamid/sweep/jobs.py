@@ -63,7 +63,7 @@ def _load_system_data(cfg):
     if sys_cfg.get("hamiltonian"):
         from hamid.symbolic.symbols import parse_expression
 
-        truth = parse_expression(sys_cfg["hamiltonian"])
+        truth = parse_expression(sys_cfg["hamiltonian"], tuple(qs) + tuple(ps))
     return None, data, truth, tuple(qs) + tuple(ps)
 
 

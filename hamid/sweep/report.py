@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import io
+import json
 import math
 from pathlib import Path
 
@@ -54,9 +55,14 @@ def results_frame(path):
             "system": s.get("name") or Path(s.get("file", "?")).name,
             "data": d.get("name"), "noise": d.get("noise"), "n_traj": d.get("n_traj"), "n_time": d.get("n_time"),
             "derivatives": d.get("derivatives"), "seed": cfg.get("seed"),
-            "model": m.get("label"), "kind": m.get("kind"),
+            "dt_setting": d.get("dt"), "model": m.get("label"), "kind": m.get("kind"),
             "status": r.get("status"), "ok": r.get("status") == "ok", "time_s": r.get("time_s"),
         }
+        constants = s.get("constants") or {}
+        for k, v in sorted(constants.items()):
+            row[f"constant.{k}"] = v
+        for k, v in sorted((m.get("params") or {}).items()):
+            row[f"param.{k}"] = v if isinstance(v, (bool, int, float, str)) or v is None else json.dumps(v)
         for k, v in (r.get("metrics") or {}).items():
             if isinstance(v, (bool, int, float)) or v is None:
                 row[k] = v
@@ -72,8 +78,22 @@ def results_frame(path):
     return frame
 
 
+def _group_columns(frame, base):
+    """``base`` plus every other configuration column that varies among the jobs of one (system, data setting,
+    model) — a parameter axis of one model, an n_time axis inside one data setting, a constants axis — so that
+    only seeds are averaged. Settings that differ only between systems (a system's library or dt) are not
+    split out."""
+    candidates = [c for c in frame.columns
+                  if (c in ("n_traj", "n_time", "dt_setting", "derivatives") or c.startswith(("param.", "constant.")))
+                  and c not in base]
+    cells = frame.groupby(["system", "data", "model"], sort=False, dropna=False)
+    extra = [c for c in candidates if cells[c].agg(lambda v: v.astype(str).nunique()).max() > 1]
+    return base[:-1] + extra + base[-1:]
+
+
 def summary_frame(frame):
-    """Means over seeds per (system, data, noise, model), with the numbers of jobs and failures.
+    """Means over seeds per (system, data, noise, [other varying settings], model), with the numbers of jobs
+    and failures.
 
     Failed jobs count as not solved and not recovered (0) in the rates, and are left out of the error means.
     """
@@ -84,9 +104,12 @@ def summary_frame(frame):
     frame = frame.copy()
     for col in ("solved", "exact_support", "field_exact_support"):
         if col in frame:
-            frame[col] = frame[col].where(frame["ok"], 0.0).fillna(0.0)
+            frame[col] = frame[col].where(frame["ok"], 0.0)
     metrics = [m for m in SUMMARY_METRICS if m in frame]
-    grouped = frame.groupby(GROUP, sort=True, dropna=False)
+    group = _group_columns(frame, GROUP)
+    for col in group:  # NaN keys (a parameter only some models have) would drop rows from groupby
+        frame[col] = frame[col].astype(str).where(frame[col].notna(), "") if col not in ("noise",) else frame[col]
+    grouped = frame.groupby(group, sort=True, dropna=False)
     out = grouped[metrics].mean(numeric_only=True) if metrics else pd.DataFrame(index=grouped.size().index)
     out.insert(0, "failed", grouped["ok"].apply(lambda s: int((~s).sum())))
     out.insert(0, "jobs", grouped.size())
@@ -104,15 +127,20 @@ def benchmark_frame(frame):
         return None
     frame = frame.copy()
     frame["solved"] = frame["solved"].where(frame["ok"], 0.0).fillna(0.0)
-    counts = frame.groupby(["model", "data", "noise"], sort=True)["solved"].agg(["sum", "count"])
+    rows = [c for c in _group_columns(frame, ["model", "data", "noise"]) if c != "noise"]
+    rows = ["model"] + [c for c in rows if c != "model"]
+    for col in rows:
+        frame[col] = frame[col].astype(str).where(frame[col].notna(), "")
+    counts = frame.groupby(rows + ["noise"], sort=True)["solved"].agg(["sum", "count"])
     table = {}
-    for (model, data, noise), row in counts.iterrows():
-        table.setdefault((model, data), {})[f"{noise:.0%}"] = f"{int(row['sum'])}/{int(row['count'])}"
-    totals = frame.groupby(["model", "data"], sort=True)["solved"].agg(["sum", "count"])
-    for (model, data), row in totals.iterrows():
-        table[(model, data)]["all"] = f"{int(row['sum'])}/{int(row['count'])}"
+    for key, row in counts.iterrows():
+        table.setdefault(key[:-1], {})[f"{key[-1]:.0%}"] = f"{int(row['sum'])}/{int(row['count'])}"
+    totals = frame.groupby(rows, sort=True)["solved"].agg(["sum", "count"])
+    for key, row in totals.iterrows():
+        key = key if isinstance(key, tuple) else (key,)
+        table[key]["all"] = f"{int(row['sum'])}/{int(row['count'])}"
     out = pd.DataFrame.from_dict(table, orient="index")
-    out.index = pd.MultiIndex.from_tuples(out.index, names=["model", "data"])
+    out.index = pd.MultiIndex.from_tuples(list(out.index), names=rows)
     return out.reset_index()
 
 
