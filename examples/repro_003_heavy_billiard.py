@@ -190,7 +190,7 @@ def main():
 
     t0 = time.perf_counter()
     hist = train(net, loss_fn, w.shape[0], max_steps=int(c["steps"]), lr=float(c["lr"]), lr_schedule=c["schedule"],
-                 batch_size=int(c["batch"]), seed=args.seed, eval_every=50)
+                 batch_size=int(c["batch"]), seed=args.seed, eval_every=50, verbose=False)
     fit_aug = time.perf_counter() - t0
     with torch.enable_grad():
         pred_aug = []
