@@ -19,8 +19,8 @@ import os
 from pathlib import Path
 
 __all__ = [
-    "SweepConfigError", "SweepConfig", "MAX_JOBS", "load_config", "validate_config", "grid_size", "expand_jobs", "job_key",
-    "model_kinds", "TOP_KEYS", "DATA_KEYS", "TEST_KEYS", "SYSTEM_KEYS", "SCORING_KEYS",
+    "SweepConfigError", "SweepConfig", "MAX_JOBS", "load_config", "validate_config", "grid_size", "expand_jobs",
+    "job_key", "describe", "model_kinds", "model_class", "TOP_KEYS", "DATA_KEYS", "TEST_KEYS", "SYSTEM_KEYS", "SCORING_KEYS",
 ]
 
 #: Default bound on the number of jobs one configuration may expand to (``max_jobs`` raises it, up to
