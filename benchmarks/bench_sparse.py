@@ -14,9 +14,11 @@
    same process (the least work any least-squares fit on the Gram matrix needs).
 5. ``--optimizers``: every back end on the 2-DOF problem of 1, time and peak traced memory (tracemalloc)
    as ratios to ``auto``.
+6. ``--selection 400,1000``: ``backward_path`` against its previous implementation (the reference, kept
+   here) on random Gram problems of those sizes.
 
 Run: ``OMP_NUM_THREADS=2 .venv/bin/python benchmarks/bench_sparse.py [--large [--dofs 6,7,8] [--samples N]]
-[--optimizers]``
+[--optimizers] [--selection 400,1000]``
 """
 from __future__ import annotations
 
@@ -172,6 +174,67 @@ def large(dofs, n):
               f"{sel / max(chol, 1e-9):10.0f}x {float(r['maxrss_gb']):14.2f}  {r['terms']} / {r['true_terms']}")
 
 
+def _previous_backward_path(G, b, yy):
+    """The backward elimination before issue 12 (explicit inverse recomputed every 16 steps, copied with
+    np.ix_ on every step): the reference of --selection."""
+    from scipy import linalg
+
+    m = G.shape[0]
+    S = list(range(m))
+    ridge = 0.0
+    try:
+        np.linalg.cholesky(G)
+    except np.linalg.LinAlgError:
+        ridge = 1e-12
+    P = None
+    out = []
+    for step in range(m):
+        if P is None or step % 16 == 0:
+            Gs = G[np.ix_(S, S)] + ridge * np.eye(len(S))
+            P = linalg.inv(Gs, check_finite=False)
+        xi = P @ b[S]
+        out.append((tuple(S), max(float(yy - b[S] @ xi), 0.0)))
+        if len(S) == 1:
+            break
+        cost = xi ** 2 / np.maximum(np.diag(P), 1e-300)
+        k = int(np.argmin(cost))
+        keep = np.arange(len(S)) != k
+        pk = P[keep, k]
+        P = P[np.ix_(keep, keep)] - np.outer(pk, pk) / P[k, k]
+        del S[k]
+    return out
+
+
+def selection(sizes, repeats=2):
+    """backward_path against the previous implementation on random normalized Gram problems."""
+    from hamid.models.sparse.selection import backward_path, normalize_gram
+
+    print(f"[selection] backward_path on random Gram problems (3m + 50 rows, 6 true terms); best of {repeats}, "
+          "interleaved; reference: the previous implementation")
+    for m in sizes:
+        rng = np.random.default_rng(m)
+        A = rng.standard_normal((3 * m + 50, m)) @ (np.eye(m) + 0.3 * rng.standard_normal((m, m)) / np.sqrt(m))
+        x = np.zeros(m)
+        x[rng.choice(m, 6, replace=False)] = 1.0
+        y = A @ x + 0.1 * rng.standard_normal(A.shape[0])
+        G, bn, _ = normalize_gram(A.T @ A, A.T @ y)
+        yy = float(y @ y)
+        t = {"previous": [], "now": []}
+        for _ in range(repeats):
+            for key, fn in (("previous", _previous_backward_path), ("now", backward_path)):
+                t0 = time.perf_counter()
+                res = fn(G, bn, yy)
+                t[key].append(time.perf_counter() - t0)
+                if key == "previous":
+                    ref = res
+                else:
+                    same = [S for S, _ in res] == [S for S, _ in ref]
+                    dev = max(abs(r1 - r2) for (_, r1), (_, r2) in zip(res, ref)) / yy
+        tp, tn = min(t["previous"]), min(t["now"])
+        print(f"  m = {m:5d}: previous {tp:8.3f} s, now {tn:7.3f} s, now / previous {tn / tp:6.3f}  "
+              f"(same supports: {same}, max |RSS difference| / |y|^2 = {dev:.1e})")
+
+
 def optimizer_costs():
     """Every back end on the 2-DOF problem: time and peak traced memory, as ratios to 'auto'."""
     import tracemalloc
@@ -210,8 +273,12 @@ if __name__ == "__main__":
     parser.add_argument("--dofs", default="6,7,8", help="chain lengths for --large (default 6,7,8)")
     parser.add_argument("--samples", type=int, default=100_000, help="samples for --large (default 1e5)")
     parser.add_argument("--optimizers", action="store_true", help="only the optimizer back ends (section 5)")
+    parser.add_argument("--selection", default=None, metavar="M1,M2",
+                        help="only backward_path against the previous implementation at these sizes (e.g. 400,1000)")
     args = parser.parse_args()
-    if args.large:
+    if args.selection:
+        selection([int(x) for x in args.selection.split(",")])
+    elif args.large:
         large([int(x) for x in args.dofs.split(",")], args.samples)
     elif args.optimizers:
         optimizer_costs()

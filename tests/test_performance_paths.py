@@ -230,18 +230,15 @@ def test_dop853_batched_accuracy_and_tolerance_scaling():
     from hamid.systems import get_system
 
     H = get_system("henon_heiles").hamiltonian
-    z0 = np.random.default_rng(7).uniform(-0.3, 0.3, (64, 4))
-    # reference: Yoshida 4 at a tiny step (error ~1e-13 over t = 5)
-    ref = integrate(H, z0, dt=1e-3, n_steps=5000, method="yoshida4", save_every=500)
+    z0 = np.random.default_rng(7).uniform(-0.3, 0.3, (16, 4))
+    # reference: Yoshida 4 at a small step (error ~1e-12 over t = 5)
+    ref = integrate(H, z0, dt=2.5e-3, n_steps=2000, method="yoshida4", save_every=200)
     errors = []
     for rtol in (1e-6, 1e-8, 1e-10):
         out = integrate(H, z0, dt=0.5, n_steps=10, method=get_method("dop853", rtol=rtol, atol=rtol * 1e-2))
         assert out.shape == ref.shape and np.array_equal(out[:, 0], z0)
         errors.append(np.abs(out - ref).max())
     assert errors[2] < 1e-9 and errors[0] > errors[1] > errors[2]
-    # non-Hamiltonian fields and the torch backend go through the same call
-    import torch
-
-    a = integrate(H, z0, dt=0.5, n_steps=10, method="dop853")
-    b = integrate(H, torch.tensor(z0), dt=0.5, n_steps=10, method="dop853", backend="torch")
-    assert isinstance(b, torch.Tensor) and np.array_equal(b.numpy(), a)
+    # the output grid, not the step: a finer grid gives the same states at the common times
+    fine = integrate(H, z0, dt=0.25, n_steps=20, method="dop853")
+    assert np.abs(fine[:, ::2] - integrate(H, z0, dt=0.5, n_steps=10, method="dop853")).max() < 1e-9
