@@ -410,13 +410,20 @@ def legendre_transform(L, n_dof):
     zero = {v: 0 for v in vs}
     b = sp.Matrix([sp.diff(L, v).subs(zero) for v in vs])
     V = -L.subs(zero)
-    det = sp.simplify(M.det())
-    if det == 0:
+    # no symbolic simplification (it can take minutes on a dense fitted L): the determinant by Berkowitz, the
+    # inverse as adjugate / determinant, singularity checked numerically at random positions
+    det = M.det(method="berkowitz")
+    f_det = sp.lambdify(qs, det, "numpy")
+    rng = np.random.default_rng(0)
+    values = np.atleast_1d(np.asarray(f_det(*rng.uniform(-3, 3, (len(qs), 16))), dtype=float))
+    if np.all(np.abs(values) < 1e-12 * max(1.0, float(np.max(np.abs(values))))):
         raise StructureError(f"the velocity Hessian of L = {L} is singular (det = 0): L is degenerate")
     u = sp.Matrix(ps) - b
-    Minv = M.inv() if n_dof > 1 else sp.Matrix([[1 / M[0, 0]]])
-    T = (u.T * Minv * u)[0, 0] / 2
-    return sp.simplify(sp.together(T)) + V
+    if n_dof == 1:
+        T = u[0] ** 2 / (2 * M[0, 0])
+    else:
+        T = (u.T * M.adjugate(method="berkowitz") * u)[0, 0] / (2 * det)
+    return sp.together(sp.expand(T)) + V
 
 
 def get_structure(spec, dim=None):
@@ -624,8 +631,9 @@ def casimir_directions(columns, names, expressions, tol=1e-9):
     scale = np.sqrt(np.mean(A ** 2, axis=0))
     scale = np.where(scale > 0, scale, 1.0)
     An = A / scale
-    _, s, vt = np.linalg.svd(An, full_matrices=True)
     m = A.shape[1]
+    # thin SVD when rows >= terms (the full one would build an n x n factor for nothing)
+    _, s, vt = np.linalg.svd(An, full_matrices=An.shape[0] < m)
     smax = s[0] if s.size else 0.0
     rank = int(np.sum(s > tol * max(smax, 1e-300)))
     null = vt[rank:] / scale[None, :]  # back to raw coefficients

@@ -255,10 +255,14 @@ class SparseHamiltonian(HamidModel):
             if q is not None or p is not None or dq is not None or dp is not None:
                 raise ValueError("give the states either as q, p (canonical) or as z, not both")
             data = validate_states(z, t=t, dz=dz)
+            self._data_bounds = None
             return data.z, data.dz, data.t, data.is_trajectory
         if q is None or p is None:
             raise ValueError("no data: pass q and p (canonical states) or z (non-canonical states)")
-        data = validate_data(q, p, t=t, dq=dq, dp=dp)
+        data = validate_data(q, p, t=t, dq=dq, dp=dp, allow_ragged=True)
+        # ragged trajectories arrive concatenated (1, N, D): where each starts, for the formulations and the
+        # differentiation (scratch for the current fit/score call, not fitted state)
+        self._data_bounds = data.bounds
         return data.states(), data.derivatives(), data.t, data.is_trajectory
 
     def _resolve_structure(self, D):
@@ -298,7 +302,7 @@ class SparseHamiltonian(HamidModel):
         compiled = compile_library(library, structure)
         _check_work(compiled, Z, int(self.n_blocks))
         form, dZ, estimated, chosen_differentiation = self._prepare_targets(Z, dZ_given, t, is_traj)
-        resolution = sampling_resolution(Z) if is_traj else float("nan")
+        resolution = self._resolution(Z) if is_traj else float("nan")
         fit_lib, keep, casimir_info = self._gauge(compiled, structure, Z)
         coef_r, system, info, noise_sigma, weights = self._solve_linear(fit_lib, structure, form, Z, dZ, t,
                                                                          optimizer)
@@ -355,6 +359,15 @@ class SparseHamiltonian(HamidModel):
         self.diagnostics_ = diagnostics
         return self
 
+    def _resolution(self, Z):
+        bounds = getattr(self, "_data_bounds", None)
+        if bounds is None:
+            return sampling_resolution(Z)
+        edges = list(bounds) + [Z.shape[1]]
+        values = [sampling_resolution(Z[:, a:b]) for a, b in zip(edges[:-1], edges[1:])]
+        values = [v for v in values if not np.isnan(v)]
+        return float(np.median(values)) if values else float("nan")
+
     @staticmethod
     def _expand(values, keep):
         out = np.zeros(len(keep))
@@ -379,7 +392,13 @@ class SparseHamiltonian(HamidModel):
                     raise ValueError("without derivatives the data must be trajectories (n_traj, n_time, D) with "
                                      "times t")
                 differentiator = get_differentiator(self.differentiation)
-                dZ = differentiate(differentiator, Z, t)
+                bounds = getattr(self, "_data_bounds", None)
+                if bounds is None:
+                    dZ = differentiate(differentiator, Z, t)
+                else:  # each ragged trajectory on its own: never smooth across a boundary
+                    edges = list(bounds) + [Z.shape[1]]
+                    dZ = np.concatenate([differentiate(differentiator, Z[:, a:b], t[a:b])
+                                         for a, b in zip(edges[:-1], edges[1:])], axis=1)
                 estimated = True
                 chosen = getattr(differentiator, "choices_", None)
         return form, dZ, estimated, chosen
@@ -428,20 +447,20 @@ class SparseHamiltonian(HamidModel):
         positive = rms[rms > 0]
         return 1.0 / np.where(rms > 0, rms, positive.max() if positive.size else 1.0)
 
-    def _solve_linear(self, compiled, structure, form, Z, dZ, t, optimizer, weights=None):
+    def _solve_linear(self, compiled, structure, form, Z, dZ, t, optimizer, weights=None, whiten=True):
         """Build and solve the linear system of ``form`` for ``structure``; the GLS refit for noisy states."""
         D = Z.shape[-1]
         if weights is None:
             weights = self._weights(form.target(Z, dZ, t), D)
         kw = dict(weights=weights, order=int(self.quadrature_order), n_blocks=int(self.n_blocks),
-                  structure=structure)
+                  structure=structure, boundaries=getattr(self, "_data_bounds", None))
         system = build_system(compiled, form, Z, dZ, t, **kw)
         _check_finite_system(system, compiled)
         system.diagnostics = self._diagnose(system, compiled)
         coef, info = optimizer.solve(system, normalize=bool(self.normalize_columns), random_state=self.random_state)
         coef = np.asarray(coef, dtype=float).reshape(-1)
         noise_sigma = None
-        if form.name == "integral" and _relative_residual(system, coef) > _NOISE_FLOOR:
+        if whiten and form.name == "integral" and _relative_residual(system, coef) > _NOISE_FLOOR:
             # noisy states: refit with the rows whitened by the integral form's own noise model (generalized
             # least squares), the field's Jacobian from the previous fit, the noise level re-estimated
             sigma = 1.0 / weights
@@ -691,7 +710,8 @@ class SparseHamiltonian(HamidModel):
         if not (is_traj and t is not None):
             raise ValueError("score needs derivatives or trajectories with times t")
         system = build_system(self.library_, get_formulation("integral"), Z, None, t, weights=np.ones(D),
-                              order=int(self.quadrature_order), n_blocks=1, structure=self._structure())
+                              order=int(self.quadrature_order), n_blocks=1, structure=self._structure(),
+                              boundaries=self._data_bounds)
         G, b, yy, n = system.total
         res = max(yy - 2 * self.coef_ @ b + self.coef_ @ G @ self.coef_, 0.0)
         return float(1.0 - res / yy) if yy > 0 else 0.0

@@ -164,16 +164,10 @@ class SparsePortHamiltonian(SparseHamiltonian):
         history = []
         for it in range(int(self.n_iter)):
             structure = self._port_structure(d, phis, c)
+            # the whitened (GLS) integral rows cost more than a plain solve: only the final fits use them
             coef_new, system, info, noise_sigma, _ = self._solve_linear(compiled, structure, form, Z, dZ, t,
-                                                                        optimizer, weights=weights)
-            H = compiled.hamiltonian(coef_new)
-            if H == 0:
-                raise ValueError("the fit selected no term (H = 0); the dissipation cannot be estimated")
-            cols = _DissipationColumns(H, phis, d)
-            csys = build_system(cols, form, Z, dZ, t, weights=weights, order=int(self.quadrature_order),
-                                n_blocks=1)
-            G, b, _, _ = csys.total
-            c_new = _nnls_gram(G[1:, 1:], b[1:] - G[1:, 0]).reshape(d, len(phis))
+                                                                        optimizer, weights=weights, whiten=False)
+            c_new = self._dissipation_step(compiled, coef_new, phis, d, form, Z, dZ, t, weights)
             change = (np.linalg.norm(coef_new - coef) + np.linalg.norm(c_new - c)) / max(
                 np.linalg.norm(coef_new) + np.linalg.norm(c_new), 1e-300)
             coef, c = coef_new, c_new
@@ -186,6 +180,11 @@ class SparsePortHamiltonian(SparseHamiltonian):
         structure = self._port_structure(d, phis, c)
         coef, system, info, noise_sigma, _ = self._solve_linear(compiled, structure, form, Z, dZ, t, optimizer,
                                                                 weights=weights)
+        if noise_sigma is not None:  # H moved under the whitened fit: refit R once, then H once more
+            c = self._dissipation_step(compiled, coef, phis, d, form, Z, dZ, t, weights)
+            structure = self._port_structure(d, phis, c)
+            coef, system, info, noise_sigma, _ = self._solve_linear(compiled, structure, form, Z, dZ, t, optimizer,
+                                                                    weights=weights)
         diagnostics = system.diagnostics
         self.structure_ = structure
         self.library_ = compiled
@@ -220,6 +219,16 @@ class SparsePortHamiltonian(SparseHamiltonian):
         diagnostics["fit_time_s"] = self.fit_time_
         self.diagnostics_ = diagnostics
         return self
+
+    def _dissipation_step(self, compiled, coef, phis, d, form, Z, dZ, t, weights):
+        """The nonnegative least-squares fit of the c_ij with H = Σ coef_k θ_k fixed."""
+        H = compiled.hamiltonian(coef)
+        if H == 0:
+            raise ValueError("the fit selected no term (H = 0); the dissipation cannot be estimated")
+        cols = _DissipationColumns(H, phis, d)
+        csys = build_system(cols, form, Z, dZ, t, weights=weights, order=int(self.quadrature_order), n_blocks=1)
+        G, b, _, _ = csys.total
+        return _nnls_gram(G[1:, 1:], b[1:] - G[1:, 0]).reshape(d, len(phis))
 
     @staticmethod
     def _port_structure(d, phis, c):
