@@ -11,9 +11,9 @@ OUT_SUFFIXES = (".npz", ".csv")
 #: hamid.integrators.METHODS and ALIASES, listed here so that building the parser (``hamid --help``) does not
 #: import the integrators; tests/test_defects_user.py checks that they agree
 METHOD_NAMES = ("euler", "rk4", "symplectic_euler_a", "symplectic_euler_b", "leapfrog", "yoshida4",
-                "implicit_midpoint", "tao")
+                "implicit_midpoint", "tao", "dop853")
 METHOD_ALIASES = ("explicit_euler", "forward_euler", "runge_kutta4", "symplectic_euler", "verlet", "stormer_verlet",
-                  "velocity_verlet", "yoshida", "midpoint")
+                  "velocity_verlet", "yoshida", "midpoint", "solve_ivp")
 
 
 def register(subparsers):
