@@ -45,6 +45,10 @@ class Dataset:
     t: np.ndarray | None = None
     dq: np.ndarray | None = None
     dp: np.ndarray | None = None
+    #: ragged data (trajectories of different lengths or with their own times): the trajectories are
+    #: concatenated into one of shape (1, N, d) and ``bounds`` holds the sample index where each starts
+    #: (``bounds[0] == 0``); ``t`` is then each trajectory's times shifted to follow the previous one
+    bounds: tuple | None = None
 
     @property
     def n_dof(self) -> int:
@@ -74,7 +78,10 @@ class Dataset:
 
     def __repr__(self):
         # one line: the dataclass default prints every array (4,000 lines for the bundled pendulum)
-        if self.is_trajectory:
+        if self.bounds is not None:
+            layout = f"{len(self.bounds)} ragged trajectories, {self.q.shape[1]} samples in all"
+            d = self.q.shape[-1]
+        elif self.is_trajectory:
             n_traj, n_time, d = self.q.shape
             layout = f"{n_traj} trajectories x {n_time} samples"
         else:
@@ -117,7 +124,141 @@ def _check_finite(name, arr):
         raise DataError(f"{name} contains {kind} values at {index} {shown}{more}")
 
 
-def validate_data(q, p, t=None, dq=None, dp=None) -> Dataset:
+def _is_trajectory_list(q, t):
+    """A list/tuple of per-trajectory arrays (pysindy's multiple trajectories), not nested sample rows."""
+    if not isinstance(q, (list, tuple)) or len(q) == 0:
+        return False
+    try:
+        ndims = [np.ndim(x) for x in q]
+        lengths = [len(x) if np.ndim(x) >= 1 else 0 for x in q]
+    except (TypeError, ValueError):
+        return False
+    if any(n == 0 for n in ndims):
+        return False
+    return any(n >= 2 for n in ndims) or isinstance(t, (list, tuple)) or len(set(lengths)) > 1
+
+
+def _uniform_times(name, dt, n_time):
+    dt = float(_as_float_array(name, dt))
+    if not np.isfinite(dt) or dt <= 0:
+        raise DataError(f"a scalar {name} is the uniform time step and must be finite and > 0, got {dt}")
+    return dt * np.arange(n_time)
+
+
+def _validate_list(q, p, t, dq, dp, allow_ragged):
+    n = len(q)
+    for name, arr in (("p", p), ("dq", dq), ("dp", dp)):
+        if arr is not None and (not isinstance(arr, (list, tuple)) or len(arr) != n):
+            got = f"a list of {len(arr)}" if isinstance(arr, (list, tuple)) else type(arr).__name__
+            raise DataError(f"q is a list of {n} trajectories, so {name} must be a list of {n} arrays too; got {got}")
+    if isinstance(t, (list, tuple)):
+        if len(t) != n:
+            raise DataError(f"q is a list of {n} trajectories but t is a list of {len(t)} time arrays; give one per "
+                            "trajectory (or one scalar step for all)")
+        ts = list(t)
+    elif t is None:
+        ts = [None] * n
+    elif np.ndim(t) == 0:
+        ts = [t] * n
+    else:
+        raise DataError("q is a list of trajectories: give t as a list with one time array per trajectory, or as "
+                        f"a scalar uniform step; got an array of shape {np.shape(t)}")
+    parts = []
+    for i in range(n):
+        try:
+            qi = _as_float_array(f"q[{i}]", q[i])
+            if qi.ndim == 3:
+                raise DataError(f"q[{i}] has shape {qi.shape}: each list entry is one trajectory of shape "
+                                "(n_time, d) or (n_time,)")
+            d = _validate_regular(q[i], p[i], t=None if ts[i] is None else ts[i], dq=None if dq is None else dq[i],
+                                  dp=None if dp is None else dp[i], _one_trajectory=True)
+        except DataError as exc:
+            raise DataError(f"trajectory {i}: {exc}") from None
+        parts.append(d)
+    widths = {d.q.shape[-1] for d in parts}
+    if len(widths) > 1:
+        raise DataError(f"the trajectories have different numbers of degrees of freedom: {sorted(widths)}")
+    return _combine(parts, allow_ragged)
+
+
+def _combine(parts, allow_ragged):
+    """Stack equal trajectories into (n_traj, n_time, d); otherwise concatenate them (ragged, ``bounds``)."""
+    same_t = all(d.t is None for d in parts) or (
+        all(d.t is not None for d in parts) and len({d.t.shape for d in parts}) == 1
+        and all(np.array_equal(d.t, parts[0].t) for d in parts))
+    same_len = len({d.q.shape[1] for d in parts}) == 1
+    has_d = parts[0].dq is not None
+    if same_len and same_t:
+        cat = lambda name: np.concatenate([getattr(d, name) for d in parts])
+        return Dataset(q=cat("q"), p=cat("p"), t=parts[0].t, dq=cat("dq") if has_d else None,
+                       dp=cat("dp") if has_d else None)
+    if not allow_ragged:
+        lengths = sorted({d.q.shape[1] for d in parts})
+        raise DataError(f"these trajectories have different lengths ({lengths}) or their own sample times; this "
+                        "model needs trajectories of one length sharing one t (SparseHamiltonian accepts ragged "
+                        "trajectories)")
+    if any(d.t is None for d in parts) and not has_d:
+        raise DataError("trajectories without dq/dp need sample times t (one array per trajectory, or a scalar step)")
+    starts = np.cumsum([0] + [d.q.shape[1] for d in parts])
+    times = None
+    if all(d.t is not None for d in parts):
+        # each trajectory's times shifted to follow the previous one (one mean step later): the formulations only
+        # use time differences within a trajectory, and never integrate across a boundary
+        times, end = [], None
+        for d in parts:
+            step = float(np.mean(np.diff(d.t))) if d.t.size > 1 else 1.0
+            shift = 0.0 if end is None else end + step - d.t[0]
+            times.append(d.t + shift)
+            end = times[-1][-1]
+        times = np.concatenate(times)
+    cat = lambda name: np.concatenate([getattr(d, name)[0] for d in parts])[None]
+    return Dataset(q=cat("q"), p=cat("p"), t=times, dq=cat("dq") if has_d else None, dp=cat("dp") if has_d else None,
+                   bounds=tuple(int(s) for s in starts[:-1]))
+
+
+def validate_data(q, p, t=None, dq=None, dp=None, *, allow_ragged=False) -> Dataset:
+    """Check arrays against the data contract and return a :class:`Dataset` of float64 copies.
+
+    Layouts (see ``docs/data.md``): trajectories ``(n_traj, n_time, d)`` with ``t`` of shape ``(n_time,)``,
+    ``(n_traj, n_time)`` (each trajectory its own times) or a scalar (a uniform step); one trajectory
+    ``(n_time, d)`` or ``(n_time,)`` with such a ``t``; samples ``(n_samples, d)`` without ``t``; a list of
+    trajectories (pysindy's multiple trajectories) ``q=[q_a, q_b]``, ``p=[...]``, ``t=[t_a, t_b]`` (or a
+    scalar step), each ``(n_time_i, d)``.
+
+    Parameters
+    ----------
+    q, p : array_like or list of array_like
+    t : array_like, float or list of array_like, optional
+        Strictly increasing sample times; required for trajectories unless ``dq`` and ``dp`` are given.
+    dq, dp : array_like (or lists) shaped like ``q``, optional
+        Both or neither.
+    allow_ragged : bool, default False
+        Accept trajectories of different lengths or with their own times: they are concatenated into one
+        ``(1, N, d)`` trajectory with :attr:`Dataset.bounds` marking where each starts (consumers must not
+        integrate or differentiate across them). Otherwise such data are a :class:`DataError`.
+
+    Raises
+    ------
+    DataError
+        Naming the problem: mismatched shapes, NaN/inf (with their indices), non-increasing ``t``,
+        ``dq`` without ``dp``, missing ``t``, lists of different lengths.
+    """
+    if _is_trajectory_list(q, t):
+        return _validate_list(q, p, t, dq, dp, allow_ragged)
+    if t is not None and not isinstance(t, (list, tuple)) and np.ndim(t) == 2:
+        # (n_traj, n_time) times: every trajectory its own sampling
+        tt = _as_float_array("t", t)
+        qa = _as_float_array("q", q) if q is not None else None
+        if qa is None or qa.ndim != 3 or tt.shape != qa.shape[:2]:
+            raise DataError(f"t of shape {tt.shape} gives each trajectory its own times and needs q of shape "
+                            f"(n_traj, n_time, d) = {tt.shape + ('d',)}; q has shape "
+                            f"{None if qa is None else qa.shape}")
+        split = lambda a: None if a is None else list(_as_float_array("d", a))
+        return _validate_list(list(qa), split(p), list(tt), split(dq), split(dp), allow_ragged)
+    return _validate_regular(q, p, t=t, dq=dq, dp=dp)
+
+
+def _validate_regular(q, p, t=None, dq=None, dp=None, _one_trajectory=False) -> Dataset:
     """Check arrays against the data contract and return a :class:`Dataset` of float64 copies.
 
     Parameters
@@ -147,6 +288,14 @@ def validate_data(q, p, t=None, dq=None, dp=None) -> Dataset:
         raise DataError(f"q and p must have the same shape, got q {q.shape} and p {p.shape}")
     if q.size == 0:
         raise DataError(f"q and p are empty (shape {q.shape})")
+    if q.ndim == 2 and (_one_trajectory or t is not None):
+        # one trajectory (n_time, d) with its times (a time axis makes the rows consecutive samples)
+        q, p = q[None], p[None]
+        one = True
+    else:
+        one = False
+    if t is not None and np.ndim(t) == 0:
+        t = _uniform_times("t", t, q.shape[1] if q.ndim == 3 else q.shape[0])
     if (dq is None) != (dp is None):
         given, missing = ("dq", "dp") if dq is not None else ("dp", "dq")
         raise DataError(f"{given} was given without {missing}: pass both derivatives or neither")
@@ -156,6 +305,8 @@ def validate_data(q, p, t=None, dq=None, dp=None) -> Dataset:
             dq = dq[:, None]
         if dp.ndim == 1:
             dp = dp[:, None]
+        if one:
+            dq, dp = dq[None], dp[None]
         for name, arr in (("dq", dq), ("dp", dp)):
             if arr.shape != q.shape:
                 raise DataError(f"{name} must have the shape of q {q.shape}, got {arr.shape}")
