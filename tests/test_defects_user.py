@@ -230,7 +230,8 @@ def test_method_help_lists_every_integrator():
     from hamid.cli import simulate
     from hamid.integrators import ALIASES, METHODS, method_names
 
-    assert simulate.METHOD_NAMES == tuple(METHODS) and simulate.METHOD_ALIASES == tuple(ALIASES)
+    assert (simulate.METHOD_NAMES, simulate.METHOD_ALIASES) == (tuple(METHODS), tuple(ALIASES)), \
+        "update METHOD_NAMES / METHOD_ALIASES in hamid/cli/simulate.py to the integrator registry"
     text = _help("simulate").replace("- ", "-")
     for name in method_names():
         assert re.search(rf"\b{name}\b", text), name
@@ -240,7 +241,8 @@ def test_discover_differentiation_choices_and_effect(tmp_path, capsys):
     from hamid.cli import discover
     from hamid.models.sparse.differentiation import DIFFERENTIATORS
 
-    assert discover.DIFFERENTIATION_NAMES == tuple(DIFFERENTIATORS)
+    assert discover.DIFFERENTIATION_NAMES == tuple(DIFFERENTIATORS), \
+        "update DIFFERENTIATION_NAMES in hamid/cli/discover.py to the differentiation registry"
     text = _help("discover")
     assert all(name in text for name in DIFFERENTIATORS)
     full = load_data(PENDULUM)
