@@ -127,3 +127,27 @@ def test_inconsistent_lists_are_clear_errors():
         validate_data(np.zeros((2, 5, 1)), np.zeros((2, 5, 1)), t=np.zeros((3, 5)))
     with pytest.raises(ValueError, match="trajectory 0: .*at least 3 samples"):
         SparseHamiltonian(library="poly:3").fit([qs[0][:2], qs[1]], [ps[0][:2], ps[1]], t=[ts[0][:2], ts[1]])
+
+
+# ------------------------------------------------------------------------------------------ underdetermined
+def test_cli_refuses_underdetermined_unless_allowed(tmp_path):
+    import subprocess
+    import sys
+
+    from hamid.io import save_data
+
+    rng = np.random.default_rng(0)
+    qq, pp = rng.uniform(-1, 1, (2, 3, 1))
+    path = save_data(tmp_path / "three.npz", validate_data(qq, pp, dq=pp, dp=-qq))
+    cmd = [sys.executable, "-m", "hamid", "discover", str(path), "--library", "poly:6"]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode != 0 and r.stdout == ""
+    assert "6 independent equations" in r.stderr and "27 library terms" in r.stderr
+    assert "--allow-underdetermined" in r.stderr
+    r = subprocess.run(cmd + ["--allow-underdetermined", "--json"], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    import json
+
+    doc = json.loads(r.stdout)
+    assert doc["diagnostics"]["underdetermined"] is True
+    assert any(w.startswith("UnderdeterminedWarning") for w in doc["diagnostics"]["warnings"])

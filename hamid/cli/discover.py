@@ -58,6 +58,9 @@ def register(subparsers):
     parser.add_argument("--seed", type=int, default=0, help="random seed (bootstrap, ensemble)")
     parser.add_argument("--save", metavar="PATH", default=None, help="also save the fitted model as JSON")
     parser.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    parser.add_argument("--allow-underdetermined", action="store_true",
+                        help="fit even when the data give fewer independent equations than library terms "
+                             "(otherwise an error)")
     parser.add_argument("--latex", action="store_true", help="print H and the equations as LaTeX")
     parser.set_defaults(func=run)
     return parser
@@ -100,6 +103,7 @@ def run(args) -> int:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         model.fit(data.q, data.p, t=data.t, dq=data.dq, dp=data.dp)
+    _check_determined(args, model)
     messages = []
     for w in caught:
         text = " ".join(str(w.message).split())
@@ -123,6 +127,21 @@ def run(args) -> int:
         print(model.latex("hamiltonian"))
         print(r"\begin{aligned}" + model.latex("equations").replace(" = ", " &= ") + r"\end{aligned}")
     return 0
+
+
+def _check_determined(args, model):
+    """Underdetermined fits are an error unless --allow-underdetermined: the coefficients the data do not
+    determine are arbitrary, and a confident-looking H from 6 equations for 27 terms misleads."""
+    from . import CLIError
+
+    dg = getattr(model, "diagnostics_", {}) or {}
+    if not dg.get("underdetermined") or getattr(args, "allow_underdetermined", False):
+        return
+    m = dg.get("n_library_terms", len(getattr(model, "feature_names_", [])))
+    n, rank = dg.get("n_rows"), dg.get("rank")
+    raise CLIError(f"underdetermined: the data give {rank} independent equations ({n} rows) for {m} library terms, "
+                   "so some coefficients are not identifiable; give more (or longer) trajectories, a smaller "
+                   "library (e.g. a lower poly degree), or pass --allow-underdetermined to fit anyway")
 
 
 def result_dict(model, warnings_list=()):
@@ -215,6 +234,7 @@ def _run_structured(args, data, structure, specs, formulation):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         fit()
+    _check_determined(args, model)
     messages = []
     for w in caught:
         text = " ".join(str(w.message).split())
