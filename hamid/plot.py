@@ -22,6 +22,10 @@ __all__ = ["new_figure", "phase_portrait", "energy_error", "rollout_error", "fie
            "selection_path"]
 
 
+#: values beyond this are a diverged rollout, not data: left out of the plots
+_CEILING = 1e100
+
+
 def new_figure(figsize=(6, 4.5), nrows=1, ncols=1):
     """A pyplot-free Figure with ``nrows × ncols`` axes (``fig.axes``)."""
     from matplotlib.figure import Figure
@@ -90,7 +94,8 @@ def phase_portrait(trajectories, reference=None, *, dof=0, index=0, ax=None):
         if not 0 <= dof < D // 2:
             raise ValueError(f"dof must be in [0, {D // 2}), got {dof}")
         for j, z in enumerate(traj[sel]):
-            z = np.where(np.isfinite(z), z, np.nan)  # a diverged rollout ends where it left the floats
+            # a diverged rollout ends where it left the plottable range
+            z = np.where(np.isfinite(z) & (np.abs(z) < _CEILING), z, np.nan)
             ax.plot(z[:, dof], z[:, D // 2 + dof], color=f"C{k}", lw=1.2, label=name if j == 0 else None)
     if reference is not None:
         ref = _check_traj("reference", np.asarray(reference, dtype=float))
@@ -354,10 +359,11 @@ def selection_path(model, *, ax=None):
 
 
 def _positive(values, floor):
-    """Values for a log axis: clipped below at ``floor``; non-finite ones (a diverged rollout) become NaN,
-    which matplotlib leaves out (an infinite value would break the axis' tick computation)."""
+    """Values for a log axis: clipped below at ``floor``; non-finite ones and those above :data:`_CEILING` (a
+    diverged rollout) become NaN, which matplotlib leaves out (an infinite value, or a finite one near the
+    float limit, would overflow the axis' tick computation)."""
     values = np.asarray(values, dtype=float)
-    return np.where(np.isfinite(values), np.maximum(values, floor), np.nan)
+    return np.where(np.isfinite(values) & (values < _CEILING), np.maximum(values, floor), np.nan)
 
 
 def _reducer(reduce):

@@ -121,9 +121,10 @@ def test_diverged_rollouts_are_left_out_of_log_axes(setup):
     ref = test.states()
     blown = ref.copy()
     blown[:, 20:] = np.inf  # a rollout that left the floats at step 20
+    blown[:, 19] = 1e250    # and came close to the float limit just before
     fig = hplot.energy_error({"blown": blown}, system.energy, t=test.t)
     y = fig.axes[0].get_lines()[0].get_ydata()
-    assert np.all(np.isfinite(y[:19])) and np.all(np.isnan(y[19:]))
+    assert np.all(np.isfinite(y[:18])) and np.all(np.isnan(y[18:]))
     fig.savefig(io.BytesIO(), format="png")  # an infinite value would break the log axis' ticks here
     fig = hplot.rollout_error({"blown": blown}, ref, test.t)
     assert np.isnan(fig.axes[0].get_lines()[0].get_ydata()[-1])
