@@ -185,3 +185,22 @@ def test_cli_generate_and_discover_structures(tmp_path, capsys):
     # data that do not fit the structure asked for: one line naming the fix
     assert main(["discover", str(rb), "--structure", "canonical"]) == 2
     assert "use --structure poisson" in capsys.readouterr().err
+
+
+def test_cli_lagrangian_from_generated_data(tmp_path, capsys):
+    path = tmp_path / "dbl.csv"
+    assert main(["generate", "double_pendulum", "--as", "lagrangian", "--dt", "0.01", "--n-traj", "4",
+                 "--n-time", "60", "--out", str(path)]) == 0
+    capsys.readouterr()
+    lib = "custom:qdot1**2,qdot2**2,qdot1*qdot2*cos(q1 - q2),cos(q1),cos(q2),q1**2,q1*qdot2"
+    assert main(["discover", str(path), "--library", lib, "--normalize", "qdot1**2=1", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["structure"] == "lagrangian" and doc["hamiltonian"]
+    L = sp.sympify(doc["lagrangian"])
+    q1, q2, v1, v2 = sp.symbols("q1 q2 qdot1 qdot2")
+    truth = v1**2 + v2**2 / 2 + v1 * v2 * sp.cos(q1 - q2) + 19.6 * sp.cos(q1) + 9.8 * sp.cos(q2)
+    assert len(sp.Add.make_args(L)) == 5  # q1**2 and the null Lagrangian q1*qdot2... not selected
+    residual = sp.lambdify((q1, q2, v1, v2), L - truth, "numpy")(*np.random.default_rng(0).uniform(-1, 1, (4, 20)))
+    assert np.max(np.abs(residual)) < 1e-6
+    assert main(["discover", str(path), "--structure", "port"]) == 2
+    assert "--structure lagrangian" in capsys.readouterr().err
