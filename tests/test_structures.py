@@ -199,7 +199,7 @@ def test_cli_lagrangian_from_generated_data(tmp_path, capsys):
     L = sp.sympify(doc["lagrangian"])
     q1, q2, v1, v2 = sp.symbols("q1 q2 qdot1 qdot2")
     truth = v1**2 + v2**2 / 2 + v1 * v2 * sp.cos(q1 - q2) + 19.6 * sp.cos(q1) + 9.8 * sp.cos(q2)
-    assert len(sp.Add.make_args(L)) == 5  # q1**2 and the null Lagrangian q1*qdot2... not selected
+    assert len(sp.Add.make_args(L)) == 5  # the distractors q1**2 and q1*qdot2 are not selected
     residual = sp.lambdify((q1, q2, v1, v2), L - truth, "numpy")(*np.random.default_rng(0).uniform(-1, 1, (4, 20)))
     assert np.max(np.abs(residual)) < 1e-6
     assert main(["discover", str(path), "--structure", "port"]) == 2
