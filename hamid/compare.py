@@ -592,7 +592,9 @@ def _metrics(reading, reference, t, truth, threshold, suffix=""):
                                                                          ref, tt, threshold)))
         if truth is not None:
             if finite:
-                out[f"max_energy_drift{suffix}"] = float(np.max(energy_drift(truth.energy, pred)))
+                drift = energy_drift(truth.energy, pred)
+                # NaN here is inf - inf in H along a rollout that overflowed: a diverged energy
+                out[f"max_energy_drift{suffix}"] = float(np.max(np.where(np.isnan(drift), np.inf, drift)))
                 if not suffix:
                     out["energy_mse"] = energy_mse(truth.energy, pred, ref)
             else:
