@@ -145,7 +145,7 @@ def run_rigid(c, seed):
     ntr = c["rb_train"]
     model = LocSympNet(n_sweeps=int(c["rb_sweeps"]), width=int(c["rb_width"]), activation="sigmoid",
                        max_steps=int(c["rb_steps"]), lr=float(c["rb_lr"]), lr_schedule=c["rb_schedule"],
-                       eval_every=1000, seed=seed)
+                       validation_fraction=0.0, patience=None, eval_every=1000, seed=seed)
     t0 = time.perf_counter()
     model.fit(pairs[:ntr], t=np.array([0.0, tau]))
     adam_mse = float(np.mean((model.step_map(pairs[:ntr, 0]) - pairs[:ntr, 1]) ** 2))

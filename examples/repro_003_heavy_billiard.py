@@ -174,7 +174,8 @@ def main():
     rows, preds = [], {}
     base = SRNN(hidden=c["hidden"], activation="tanh", recurrent=True, horizon=T, train_integrator="leapfrog",
                 test_integrator="leapfrog", max_steps=int(c["steps"]), lr=float(c["lr"]),
-                lr_schedule=c["schedule"], batch_size=int(c["batch"]), seed=args.seed)
+                lr_schedule=c["schedule"], batch_size=int(c["batch"]), validation_fraction=0.0, patience=None,
+                seed=args.seed)
     t0 = time.perf_counter()
     base.fit(train_z[..., :2], train_z[..., 2:], t)
     fit_base = time.perf_counter() - t0

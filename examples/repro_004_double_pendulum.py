@@ -62,7 +62,7 @@ def main():
     e_true0 = system.energy(z0)
     scale = np.sqrt(np.mean(np.sum(truth ** 2, axis=-1)))
     common = dict(hidden=c["hidden"], lr=c["lr"], lr_schedule=c["schedule"], batch_size=c["batch"],
-                  max_steps=c["steps"], weight_decay=0.0, seed=args.seed)
+                  max_steps=c["steps"], weight_decay=0.0, validation_fraction=0.0, patience=None, seed=args.seed)
     models = {"HNN": HNN(**common), "MLP": MLPField(**common), "true field (RK4 floor)": TrueField(system)}
     rows, curves = [], {}
     short = times <= c["t_short"] + 1e-9
