@@ -108,9 +108,12 @@ def valid_prediction_time(predicted, reference, t, threshold=0.1) -> np.ndarray:
 def count_parameters(model) -> int:
     """Number of trained quantities: non-zero terms of a sparse model, weights of a neural one.
 
-    Uses the model's own ``n_parameters`` (a method or an attribute) when it has one.
+    Uses the model's own count when it has one: ``n_parameters_`` (every hamid model), or ``n_parameters``
+    (a method or an attribute).
     """
-    n = getattr(model, "n_parameters", None)
+    n = getattr(model, "n_parameters_", None)
+    if n is None:
+        n = getattr(model, "n_parameters", None)
     if n is not None:
         return int(n() if callable(n) else n)
     if hasattr(model, "coef_"):

@@ -41,7 +41,7 @@ def test_compare_end_to_end_writes_report_csv_latex_and_loadable_models(pendulum
     tex = (out / "table.tex").read_text()
     assert r"\toprule" in tex and r"\bottomrule" in tex and "hnn" in tex
     # every fitted model goes through hamid simulate --model
-    for saved in ("sparse.json", "hnn"):
+    for saved in ("sparse.json", "hnn.json"):
         assert main(["simulate", "--model", str(out / "models" / saved), "--z0", "1,0", "--dt", "0.1",
                      "--steps", "20"]) == 0
         assert "z0(T = 2)" in capsys.readouterr().out

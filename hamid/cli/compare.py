@@ -8,7 +8,7 @@ Writes into ``--out DIR``:
   ``max_energy_drift`` = maximum relative drift of the true energy, ...);
 - ``table.tex``: the table in booktabs LaTeX;
 - ``phase.png``, ``rollout.png``, ``energy.png`` (with a true H), ``selection_path_<model>.png`` (sparse);
-- ``models/<name>``: every fitted model, loadable with ``hamid simulate --model``.
+- ``models/<name>.json``: every fitted model, loadable with ``hamid simulate --model``.
 
 ``--param NAME.KEY=VALUE`` sets a constructor parameter of one model, ``--param KEY=VALUE`` of every chosen
 model that takes it.
@@ -85,8 +85,8 @@ def _model_params(names, items):
 
 
 def _save_name(name, model):
-    # the sparse model saves one JSON file; neural models follow their own convention
-    return f"{name}.json" if type(model).__name__ == "SparseHamiltonian" else name
+    # every hamid model saves to one JSON file
+    return f"{name}.json"
 
 
 def run(args) -> int:

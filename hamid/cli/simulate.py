@@ -30,8 +30,8 @@ def register(subparsers):
                         help="H in the state symbols: q, p for one degree of freedom, q1..qd, p1..pd otherwise, "
                              "e.g. 'p**2/2 - cos(q)'")
     source.add_argument("--model", metavar="PATH",
-                        help="a saved hamid model (sparse JSON file or neural model); a Lagrangian model (LNN) "
-                             "takes and returns states (q, qdot)")
+                        help="a model file written by model.save(), 'hamid fit' or 'hamid compare'; a Lagrangian "
+                             "model (LNN) takes and returns states (q, qdot)")
     parser.add_argument("--z0", required=True, action="append", metavar="Q1,..,P1,..",
                         help="an initial state (q1..qd, p1..pd) as comma-separated numbers; repeat for a batch, "
                              "or separate states with ';'")
@@ -73,27 +73,16 @@ def _parse_states(items):
 
 
 def load_any_model(path):
-    """Load a model saved by any hamid model's ``save`` (``hamid.load_model`` where available)."""
+    """Load a model saved by any hamid model's ``save`` (:func:`hamid.load_model`)."""
     from pathlib import Path
 
     from hamid.cli import CLIError
+    from hamid.models.base import load_model
 
     path = Path(path)
     if not path.exists():
-        raise CLIError(f"--model {path}: no such file or directory")
-    try:
-        from hamid.models.base import load_model
-    except ImportError:  # older layout: sparse models are JSON files, neural models directories
-        load_model = None
-    if load_model is not None:
-        return load_model(path)
-    if path.is_dir():
-        from hamid.models.neural import NeuralModel
-
-        return NeuralModel.load(path)
-    from hamid.models.sparse import SparseHamiltonian
-
-    return SparseHamiltonian.load(path)
+        raise CLIError(f"--model {path}: no such file")
+    return load_model(path)
 
 
 def _check_out(out):
