@@ -13,9 +13,11 @@ Systems and libraries (the truth is in every library unless said otherwise):
 - ``two_body`` (Kepler, 2-D): poly:2 + the custom term 1/sqrt((q1 - q3)**2 + (q2 - q4)**2);
 - ``two_body_poly``: the same data with poly:4 only, where the truth is NOT in the library.
 
-Neural budget (modest on purpose, so that the whole run takes minutes on 2 cores): hidden layers 64-64
-(GSympNet: 4 layers of width 32), Adam lr 3e-3 with a cosine schedule, 1500 full-batch steps, float64, seed 0;
-``--quick``: 32-32 and 300 steps.
+Neural budget (modest on purpose): hidden layers 64-64 (GSympNet: 4 layers of width 32), Adam lr 3e-3 with a
+cosine schedule, 1500 full-batch steps, float64, seed 0; ``--quick``: 32-32 and 300 steps. With ``--quick`` one
+system took 2-4 minutes on the development machine (2 CPUs shared with other jobs), most of it the LNN (its
+field costs about 40 ms per evaluation, and the common integrator evaluates it 16 times per data step); the
+full budget is about 5x the training work. ``--models sparse,mlp,hnn,gsympnet`` leaves the LNN out.
 
 Goal checked at the end: the sparse fit's maximum energy drift at least 100x below the best neural model's
 wherever the truth is in the library.
