@@ -27,8 +27,9 @@ class SparseLagrangian(HamidModel):
     linear and homogeneous in ξ (cξ fits as well, and total time derivatives such as q q̇ have E ≡ 0). The scale
     is fixed by normalization: the coefficient of one term (``normalize``, default the first ``qdot_i**2`` of
     the library) is set to ``scale`` (default 1/2, the unit-mass convention) and its residual columns become the
-    target, ``Σ_{k≠n} ξ_k E_k = -scale·E_n``, a sparse regression like any other. Terms whose residual vanishes
-    identically (null Lagrangians) are dropped and reported. H follows by Legendre transform
+    target, ``Σ_{k≠n} ξ_k E_k = -scale·E_n``, solved by total least squares with backward elimination (see
+    ``selection``). Combinations whose residual vanishes identically (null Lagrangians, e.g. total time
+    derivatives) are removed along their last term and reported. H follows by Legendre transform
     (:func:`hamid.structures.legendre_transform`).
 
     Parameters
@@ -71,7 +72,9 @@ class SparseLagrangian(HamidModel):
     feature_names_ : list of str
     terms_ : list of str
     null_terms_ : list of str
-        Library terms with an identically vanishing Euler-Lagrange residual (not identifiable).
+        The terms removed along null Lagrangians (the last term of each; not identifiable).
+    null_lagrangians_ : list of sympy.Expr
+        The null Lagrangians found in the library.
     diagnostics_ : dict
     """
 
