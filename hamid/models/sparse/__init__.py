@@ -6,9 +6,10 @@ integral and implicit-midpoint linear systems), ``differentiation`` (derivative 
 matrices) and ``serialization`` (JSON save/load through the safe parser).
 """
 from .estimator import CollinearityWarning, SparseHamiltonian, UnderdeterminedWarning, snap_value
+from .misfit import LibraryMisfitWarning
 from .lagrangian import SparseLagrangian
 from .port import SparsePortHamiltonian
 from .optimizers import OPTIMIZERS, AutoSelect, LassoRefit, LeastSquares, PySINDyOptimizer, get_optimizer
 
-__all__ = ["SparseHamiltonian", "SparsePortHamiltonian", "SparseLagrangian", "CollinearityWarning", "UnderdeterminedWarning", "snap_value", "OPTIMIZERS",
+__all__ = ["SparseHamiltonian", "SparsePortHamiltonian", "SparseLagrangian", "CollinearityWarning", "UnderdeterminedWarning", "LibraryMisfitWarning", "snap_value", "OPTIMIZERS",
            "AutoSelect", "LassoRefit", "LeastSquares", "PySINDyOptimizer", "get_optimizer"]

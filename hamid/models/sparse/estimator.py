@@ -18,7 +18,8 @@ from .formulations import FORMULATIONS, build_system, field_design, get_formulat
 from .optimizers import get_optimizer
 from .selection import normalize_gram, variance_inflation
 
-__all__ = ["SparseHamiltonian", "CollinearityWarning", "UnderdeterminedWarning", "snap_value"]
+__all__ = ["SparseHamiltonian", "CollinearityWarning", "UnderdeterminedWarning", "LibraryMisfitWarning",
+           "snap_value"]
 
 
 class CollinearityWarning(UserWarning):
@@ -27,6 +28,9 @@ class CollinearityWarning(UserWarning):
 
 class UnderdeterminedWarning(UserWarning):
     """The data do not determine every library coefficient (fewer independent equations than terms)."""
+
+
+from .misfit import LibraryMisfitWarning  # noqa: E402  (defined with the diagnostic; re-exported here)
 
 
 def _resolve_library(library):
@@ -354,10 +358,29 @@ class SparseHamiltonian(HamidModel):
             diagnostics["inclusion_probabilities"] = {
                 name: float(pr) for name, pr in zip(self.feature_names_, self.inclusion_probabilities_) if pr > 0
             }
+        self._assess_misfit(diagnostics, structure, Z, t, is_traj)
         self.fit_time_ = time.perf_counter() - start
         diagnostics["fit_time_s"] = self.fit_time_
         self.diagnostics_ = diagnostics
         return self
+
+    def _assess_misfit(self, diagnostics, structure, Z, t, is_traj):
+        """``diagnostics["misfit"]``: True when the fitted H leaves a residual beyond the noise level estimated
+        from the data's high-frequency content (:mod:`.misfit`), with a :class:`LibraryMisfitWarning`; None
+        when it cannot be assessed (samples without trajectories and times)."""
+        from .misfit import LibraryMisfitWarning, assess_misfit
+
+        result = assess_misfit(self.hamiltonian_, structure, Z, t, getattr(self, "_data_bounds", None),
+                               order=int(self.quadrature_order)) if is_traj and t is not None else None
+        diagnostics["misfit"] = None if result is None else result["misfit"]
+        if result is None:
+            return
+        diagnostics["misfit_ratio"] = result["ratio"]
+        diagnostics["misfit_threshold"] = result["threshold"]
+        diagnostics["noise_std_independent"] = result["noise_std"]
+        if result["misfit"]:
+            diagnostics.setdefault("warnings", []).append(f"LibraryMisfitWarning: {result['reason']}")
+            warnings.warn(result["reason"], LibraryMisfitWarning, stacklevel=3)
 
     def _resolution(self, Z):
         bounds = getattr(self, "_data_bounds", None)
@@ -815,4 +838,7 @@ class SparseHamiltonian(HamidModel):
             lines.append(f"warning: nearly collinear terms: {', '.join(collinear[:6])}{more}")
         if warnings and dg.get("underdetermined"):
             lines.append("warning: underdetermined system")
+        if warnings and dg.get("misfit"):
+            lines.append(f"warning: library misfit (residual {dg.get('misfit_ratio', float('nan')):.3g}x the noise "
+                         "level estimated from the data)")
         return "\n".join(lines)
