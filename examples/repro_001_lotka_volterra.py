@@ -108,7 +108,7 @@ def dvi_step(residual, zp, z, guess, tol=1e-12, max_iter=25):
         zn = zn - delta
         if not torch.isfinite(zn).all():
             return zn, False
-        if float(delta.abs().max()) < tol * (1 + float(zn.abs().max())):
+        if float(delta.detach().abs().max()) < tol * (1 + float(zn.detach().abs().max())):
             return zn, True
     return zn, False
 
@@ -123,7 +123,7 @@ def dvi_solve(A, grad_h, z0, z1, dt, n_steps):
     out[0], out[1] = z0, z1
     for k in range(2, n_steps + 1):
         zn, ok = dvi_step(residual, zs[-2], zs[-1], 2 * zs[-1] - zs[-2])
-        if not ok or float(zn.min()) <= 0:
+        if not ok or float(zn.detach().min()) <= 0:
             break
         zs.append(zn.detach())
         out[k] = zn.detach().numpy()
