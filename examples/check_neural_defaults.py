@@ -28,6 +28,12 @@ states over 5 s (RK4, dt = 0.01): no exception, all finite, and the number of re
 Hessian solves (``singular_counts_``).
 
     OMP_NUM_THREADS=2 .venv/bin/python examples/check_neural_defaults.py --check lnn
+
+``--check maps`` fits ``LASympNet()`` and ``GSympNet()`` on the same pendulum training data and reports the valid
+prediction time (relative state error < 0.1, ``hamid.metrics.valid_prediction_time``) of 10 rollouts over 10 s
+from the test states, against the true solution (``--max-steps`` overrides their default step count).
+
+    OMP_NUM_THREADS=1 .venv/bin/python examples/check_neural_defaults.py --check maps
 """
 import argparse
 import sys
@@ -149,10 +155,28 @@ def main_lnn(seed, overrides):
     return 0 if res["passed"] else 1
 
 
+def main_maps(seed, overrides):
+    from hamid.metrics import valid_prediction_time
+    from hamid.models.neural import GSympNet, LASympNet
+
+    overrides = {k: v for k, v in overrides.items() if k != "hidden"}
+    system, data, z_test = make_data(seed)
+    t = DT_DATA * np.arange(101)
+    ref = system.simulate(z_test, t)
+    print(f"settings: pendulum data of the seed-000 check (seed {seed}); rollouts of 10 s from the 10 test states; "
+          "models LASympNet(), GSympNet() " + (f"with overrides {overrides}" if overrides else "at their defaults"))
+    for cls in (LASympNet, GSympNet):
+        model = cls(seed=seed, **overrides).fit(data.q, data.p, data.t)
+        valid = valid_prediction_time(model.simulate(z_test, None, 100), ref, t)
+        print(f"{cls.__name__}: valid time median {np.median(valid):.1f} s, min {valid.min():.1f} s (of 10 s); "
+              f"fit {model.fit_time_:.1f} s; {model.fit_summary_}", flush=True)
+    return 0
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--check", choices=("pendulum", "lnn"), default="pendulum")
+    parser.add_argument("--check", choices=("pendulum", "lnn", "maps"), default="pendulum")
     parser.add_argument("--hidden", type=int, nargs="+", default=None, help="override the default widths")
     parser.add_argument("--max-steps", type=int, default=None, help="override the default number of steps")
     args = parser.parse_args(argv)
@@ -165,6 +189,8 @@ def main(argv=None):
         overrides["max_steps"] = args.max_steps
     if args.check == "lnn":
         return main_lnn(args.seed, overrides)
+    if args.check == "maps":
+        return main_maps(args.seed, overrides)
     print("settings: pendulum H = p^2/2 + 1 - cos q; train 25 trajectories x 41 points on [0, 4] (exact "
           "derivatives), q0 ~ U(-1.5, 1.5), p0 ~ U(-1, 1); test 10 unseen states, RK4 dt = 0.01 to t = 25; "
           f"seed {args.seed}; torch threads {torch.get_num_threads()}; models HNN(), MLPField() "
