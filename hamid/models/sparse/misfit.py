@@ -26,7 +26,7 @@ from math import comb
 
 import numpy as np
 
-__all__ = ["LibraryMisfitWarning", "noise_level", "assess_misfit", "RATIO_THRESHOLD", "RESIDUAL_FLOOR", "SE_FACTOR"]
+__all__ = ["LibraryMisfitWarning", "noise_level", "assess_misfit"]
 
 
 class LibraryMisfitWarning(UserWarning):
