@@ -654,6 +654,10 @@ def save_data(path, data) -> Path:
     kind = type(data).__name__
     if kind not in _KEYS:
         raise TypeError(f"save_data expects a Dataset, StateDataset or LagrangianDataset, got {kind}")
+    if getattr(data, "bounds", None) is not None:
+        # the files hold rectangular data: written as one long trajectory, ragged data would come back joined
+        raise DataError(f"this Dataset holds {len(data.bounds)} ragged trajectories (different lengths or own "
+                        "times), which .npz/.csv files do not represent; save each trajectory to its own file")
     if suffix == ".npz":
         arrays = {k: getattr(data, k) for k in _KEYS[kind] if getattr(data, k) is not None}
         if kind == "StateDataset" and data.structure is not None:

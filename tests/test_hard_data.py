@@ -125,6 +125,12 @@ def test_inconsistent_lists_are_clear_errors():
         validate_data(qs, ps, t=ts)  # consumers that need rectangular data refuse ragged lists by default
     with pytest.raises(DataError, match="own times"):
         validate_data(np.zeros((2, 5, 1)), np.zeros((2, 5, 1)), t=np.zeros((3, 5)))
+    ragged = validate_data(qs, ps, t=ts, allow_ragged=True)
+    assert ragged.bounds == (0, 180, 440) and ragged.q.shape == (1, 590, 1)
+    from hamid.io import save_data
+
+    with pytest.raises(DataError, match="ragged"):
+        save_data("never-written.npz", ragged)
     with pytest.raises(ValueError, match="trajectory 0: .*at least 3 samples"):
         SparseHamiltonian(library="poly:3").fit([qs[0][:2], qs[1]], [ps[0][:2], ps[1]], t=[ts[0][:2], ts[1]])
 
