@@ -6,8 +6,8 @@ libraries, integrators and models that evaluate the same expressions share one c
 The numpy code writes small integer powers as products (``x**3`` becomes ``(x*x*x)``, ``x**-2`` becomes
 ``(1/(x*x))``): numpy evaluates ``x**n`` through the general ``pow`` (about 50 ns per element against about
 1 ns per multiplication; only ``x**2`` has a fast path), which made the generated leapfrog forces of
-Hénon–Heiles and of the FPUT chain (d = 10) 2.6x and 19x slower than hand-written numpy (now 1.1-1.4x and
-2.1x, ``benchmarks/bench_integrators.py --section codegen``). Products differ from ``pow`` by a few units
+Hénon–Heiles and of the FPUT chain (d = 10) 1.4-2.6x and 12-19x slower than hand-written numpy (now
+1.1-1.4x and 2.0-2.2x, ``benchmarks/bench_integrators.py --section codegen``). Products differ from ``pow`` by a few units
 in the last place.
 """
 from __future__ import annotations
