@@ -120,7 +120,8 @@ def main():
     same_mid = float(np.max(np.abs(grids[("midpoint", True)] - grids[("midpoint", False)])))
     verdicts = [
         verdict_line("no structure: error at δt = Δt is round-off (< 1e-10), both methods",
-                     by[("euler", "no")]["max_err_diagonal"] < 1e-10 and by[("midpoint", "no")]["max_err_diagonal"] < 1e-10),
+                     by[("euler", "no")]["max_err_diagonal"] < 1e-10
+                     and by[("midpoint", "no")]["max_err_diagonal"] < 1e-10),
         verdict_line("no structure: order ≈ 1 (Euler) and ≈ 2 (midpoint) in Δt away from the diagonal",
                      abs(by[("euler", "no")]["order_in_dt_learn_at_finest_dt_sim"] - 1) < 0.2
                      and abs(by[("midpoint", "no")]["order_in_dt_learn_at_finest_dt_sim"] - 2) < 0.2),
@@ -131,7 +132,8 @@ def main():
     ]
     md = write_table(out, "seed001_linear_backward_error", rows,
                      ["method", "structure", "max_err_diagonal", "order_diagonal", "order_in_dt_learn_at_finest_dt_sim",
-                      "order_in_dt_sim_at_finest_dt_learn", "err_dt_learn_0.1_dt_sim_0.1", "err_dt_learn_0.1_dt_sim_0.01"],
+                      "order_in_dt_sim_at_finest_dt_learn", "err_dt_learn_0.1_dt_sim_0.1",
+                      "err_dt_learn_0.1_dt_sim_0.01"],
                      title="Seed 001: error at T = 5 of the field learned at Δt, simulated at δt"
                            + (" [--quick smoke run]" if args.quick else ""),
                      notes=[line, "orders: log-log slopes over steps from 0.25 down to 10x the finest step"] + verdicts)

@@ -36,7 +36,8 @@ it ran. The verdicts are printed; the exit status is 0 whenever the run complete
 """
 import numpy as np
 
-from _repro_common import apply_overrides, parse_args, print_settings, pyplot, savefig, solve, timed_fit, verdict_line, write_table
+from _repro_common import (apply_overrides, parse_args, print_settings, pyplot, savefig, solve, timed_fit,
+                           verdict_line, write_table)
 
 SETTINGS = dict(n_train=1000, x_range=(0.5, 6.0), y_range=(0.25, 2.5), hidden=(64, 64), lr=3e-3, steps=3000,
                 batch=256, dt=0.1, t_short=10.0, t_long=100.0, z0=(1.0, 1.0))
@@ -239,7 +240,8 @@ def main():
     for name, A in potentials.items():
         traj = dvi_solve(A, grad_h, z0, z1_true, dt, n_steps)
         trajs[("true field", "DVI " + name)] = traj
-        gauges[name] = {"gauge_ratio_on_data": gauge_ratio(A, z), "dvi_local_err": dvi_local_error(A, grad_h, orbit, dt)}
+        gauges[name] = {"gauge_ratio_on_data": gauge_ratio(A, z),
+                        "dvi_local_err": dvi_local_error(A, grad_h, orbit, dt)}
         rows.append({"model": "true field", "scheme": "DVI " + name, **metrics(traj, truth, times, c), **gauges[name]})
         print(rows[-1], flush=True)
     z1 = rk4_first_step(nsf.vector_field, z0, dt)
@@ -267,7 +269,8 @@ def main():
     cols = ["model", "scheme", "field_mse", "fit_s", "err_short", "err_long", "rel_H_err_max_long", "t_completed",
             "gauge_ratio_on_data", "dvi_local_err"]
     md = write_table(out, "seed001_lotka_volterra", rows, cols,
-                     title="Seed 001: Lotka-Volterra from (1, 1), Δt = 0.1" + (" [--quick smoke run]" if args.quick else ""),
+                     title="Seed 001: Lotka-Volterra from (1, 1), Δt = 0.1"
+                           + (" [--quick smoke run]" if args.quick else ""),
                      notes=[line, f"seed {args.seed}; err: L2 state error vs DOP853 truth (mean over the period); "
                                   "rel_H: |H(z_t) − H(z_0)| / |H(z_0)| with the true H; gauge ratio: mean "
                                   "‖sym DA‖/‖skew DA‖ on the training states; dvi_local_err: DVI fed the exact "

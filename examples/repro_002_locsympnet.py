@@ -8,7 +8,8 @@ epochs: hours). Network: the paper's
 (31) with K = 2 sweeps, width m = n = 35, LINEAR activation with the bias fixed at zero (the paper's choice for
 linear problems; built from hamid's LocSympNetModule with its activation replaced by the identity and b frozen),
 full-batch Adam lr 1e-3, adv_steps epochs (paper: 20 000), then adv_lbfgs L-BFGS iterations (not in the paper:
-a cheaper route to the same loss on this machine; 0 in the paper recipe). Test: the Gaussian u_i(0) = exp(−10(−1 + iΔx)²), 400
+a cheaper route to the same loss on this machine; 0 in the paper recipe). Test: the Gaussian
+u_i(0) = exp(−10(−1 + iΔx)²), 400
 steps of the learned map to t = 4, against the exact solution expm(4A) u(0); L2 grid norm
 ‖e‖ = sqrt(Δx Σ e_i²). Published: 5.3e-6. The multivariate linear regression e^{Aτ} ≈ Σ Y Xᵀ (Σ X Xᵀ)⁻¹ (the
 paper's eq. 33) is reported beside it.
@@ -54,7 +55,8 @@ def lbfgs_polish(module, x, y, h, n_iter):
     with torch.no_grad():
         scale = 1.0 / max(float(((module(x, h) - y) ** 2).mean()), 1e-300)
     opt = torch.optim.LBFGS([p for p in module.parameters() if p.requires_grad], lr=1, max_iter=min(int(n_iter), 500),
-                            history_size=50, tolerance_grad=1e-14, tolerance_change=1e-16, line_search_fn="strong_wolfe")
+                            history_size=50, tolerance_grad=1e-14, tolerance_change=1e-16,
+                            line_search_fn="strong_wolfe")
     rounds = -(-int(n_iter) // 500)
 
     def closure():
@@ -95,7 +97,8 @@ def run_advection(c, seed):
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     hist = train(module, lambda idx: ((module(xt[idx], tau) - yt[idx]) ** 2).mean(), ntr,
-                 val_loss_fn=lambda: ((module(xv, tau) - yv) ** 2).mean().detach(), max_steps=int(c["adv_steps"]), verbose=False,
+                 val_loss_fn=lambda: ((module(xv, tau) - yv) ** 2).mean().detach(), max_steps=int(c["adv_steps"]),
+                 verbose=False,
                  lr=float(c["adv_lr"]), lr_schedule="constant", eval_every=100, seed=seed, restore_best=False)
     if c["adv_lbfgs"] > 0:
         lbfgs_polish(module, xt, yt, tau, int(c["adv_lbfgs"]))

@@ -216,7 +216,8 @@ def main():
              and by["SRNN + rebound module"]["pos_err_median"] < by["SRNN (no rebound module)"]["pos_err_median"])
     md = write_table(out, "seed003_heavy_billiard", rows,
                      ["model", "pos_err_mean", "pos_err_std", "pos_err_median", "pos_err_first_10_steps", "fit_s"],
-                     title="Seed 003: heavy billiard with perfect rebound" + (" [--quick smoke run]" if args.quick else ""),
+                     title="Seed 003: heavy billiard with perfect rebound"
+                           + (" [--quick smoke run]" if args.quick else ""),
                      notes=[line, f"seed {args.seed}; {n_rebound} velocity-component sign changes (rebounds) in the "
                                   f"training windows; final training loss of the augmented model "
                                   f"{hist.train_loss[-1]:.3g}",

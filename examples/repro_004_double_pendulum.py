@@ -21,7 +21,8 @@ one setting. The printed settings are those it ran; the verdict is printed, the 
 import numpy as np
 from hamid.integrators import allow_nonfinite
 
-from _repro_common import apply_overrides, parse_args, print_settings, pyplot, savefig, timed_fit, verdict_line, write_table
+from _repro_common import (apply_overrides, parse_args, print_settings, pyplot, savefig, timed_fit, verdict_line,
+                           write_table)
 
 SETTINGS = dict(n_traj=50, n_time=50, dt_data=0.05, hidden=(200, 200), lr=1e-3, schedule="cosine", batch=256,
                 steps=3000, n_test=5, rollout_dt=0.01, save_every=10, t_short=2.0, t_long=20.0, vpt_threshold=0.1,
@@ -94,7 +95,8 @@ def main():
     verdicts = [
         verdict_line("HNN short-period state error < 1/5 of its long-period error",
                      by["HNN"]["state_err_short"] < 0.2 * by["HNN"]["state_err_long"]),
-        verdict_line("HNN max relative energy error over the long period < 1%", by["HNN"]["rel_energy_err_max_long"] < 0.01),
+        verdict_line("HNN max relative energy error over the long period < 1%",
+                     by["HNN"]["rel_energy_err_max_long"] < 0.01),
         verdict_line("HNN energy error over the long period < MLP's",
                      by["HNN"]["rel_energy_err_max_long"] < by["MLP"]["rel_energy_err_max_long"]),
     ]

@@ -17,7 +17,7 @@ Published (Greydanus 2019, Table 1): test MSE MLP 2.96e-5, HNN 2.82e-6; energy M
 import numpy as np
 
 from _repro_common import (parse_args, print_settings, pyplot, rollout, savefig, settings_line, solve, timed_fit,
-                           write_table)
+                           verdict_line, write_table)
 
 N_ORBITS, T = 400, np.linspace(0, 20, 50)
 R_RANGE, ORBIT_NOISE = (0.5, 1.5), 0.05
@@ -86,7 +86,9 @@ def main():
     md = write_table(out, "G4_summary", rows, ["model", "published_test_mse", "test_mse", "published_energy_mse",
                                                "energy_mse", "rollout_mse", "fit_s"],
                      title=title + (" [--quick smoke run]" if args.quick else ""),
-                     notes=[settings_line(settings)])
+                     notes=[settings_line(settings), verdict_line(
+                         "ordering HNN < MLP on test MSE and on energy MSE",
+                         rows[1]["test_mse"] < rows[0]["test_mse"] and rows[1]["energy_mse"] < rows[0]["energy_mse"])])
     print(md)
     plt = pyplot()
     fig, ax = plt.subplots(1, 2, figsize=(10, 4))

@@ -18,7 +18,7 @@ Published (Cranmer 2020): relative energy error at T = 100: MLP 0.074, LNN 0.004
 import numpy as np
 
 from _repro_common import (parse_args, print_settings, pyplot, rollout, savefig, settings_line, solve, timed_fit,
-                           write_table)
+                           verdict_line, write_table)
 
 G = 9.8
 N_TRAJ, T_TRAJ, DT_DATA, Q_RANGE = 30, 10.0, 0.1, (-1.0, 1.0)
@@ -103,7 +103,9 @@ def main():
     md = write_table(out, "L1_summary", rows, ["model", "published", "rel_energy_err_T100_median",
                                                "rel_energy_err_max_median", "train_acc_mse", "fit_s"],
                      title=title + (" [--quick smoke run]" if args.quick else ""),
-                     notes=[settings_line(settings)])
+                     notes=[settings_line(settings), verdict_line(
+                         f"ordering LNN < MLP on the relative energy error at T = {t_end:g}",
+                         rows[1]["rel_energy_err_T100_median"] < rows[0]["rel_energy_err_T100_median"])])
     print(md)
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(6, 4))
