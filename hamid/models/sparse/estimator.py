@@ -358,20 +358,41 @@ class SparseHamiltonian(HamidModel):
             diagnostics["inclusion_probabilities"] = {
                 name: float(pr) for name, pr in zip(self.feature_names_, self.inclusion_probabilities_) if pr > 0
             }
-        self._assess_misfit(diagnostics, structure, Z, t, is_traj)
+        self._assess_misfit(diagnostics, structure, Z, t, is_traj, system, keep, optimizer)
         self.fit_time_ = time.perf_counter() - start
         diagnostics["fit_time_s"] = self.fit_time_
         self.diagnostics_ = diagnostics
         return self
 
-    def _assess_misfit(self, diagnostics, structure, Z, t, is_traj):
+    def _assess_misfit(self, diagnostics, structure, Z, t, is_traj, system=None, keep=None, optimizer=None):
         """``diagnostics["misfit"]``: True when the fitted H leaves a residual beyond the noise level estimated
         from the data's high-frequency content (:mod:`.misfit`), with a :class:`LibraryMisfitWarning`; None
-        when it cannot be assessed (samples without trajectories and times)."""
+        when it cannot be assessed (samples without trajectories and times).
+
+        With the ``auto`` optimizer a flagged fit first walks on along its selection path: the sparsest
+        larger candidate support whose least-squares H does explain the data within the noise (a discrepancy
+        principle) replaces it, recorded in ``diagnostics["support_refined"]``; only when none does is the
+        fit a misfit."""
         from .misfit import LibraryMisfitWarning, assess_misfit
 
-        result = assess_misfit(self.hamiltonian_, structure, Z, t, getattr(self, "_data_bounds", None),
-                               order=int(self.quadrature_order)) if is_traj and t is not None else None
+        bounds = getattr(self, "_data_bounds", None)
+        order = int(self.quadrature_order)
+        result = assess_misfit(self.hamiltonian_, structure, Z, t, bounds, order=order) \
+            if is_traj and t is not None else None
+        if result is not None and result["misfit"] and system is not None and type(optimizer).__name__ == "AutoSelect":
+            refined = self._refine_support(system, keep, structure, Z, t, bounds, order)
+            if refined is not None:
+                coef, result, before = refined
+                self._set_coefficients(coef, None)
+                if self.snap is not None:
+                    self._snap_inplace(float(self.snap), 12)
+                G, b, yy, _ = system.total
+                c = self.coef_[keep]
+                diagnostics["relative_residual"] = float(np.sqrt(max(yy - 2 * c @ b + c @ G @ c, 0.0) / yy)) \
+                    if yy > 0 else 0.0
+                diagnostics["n_selected_terms"] = int(self.support_.sum())
+                diagnostics["support_refined"] = (f"{before} -> {int(self.support_.sum())} terms: the "
+                                                  "cross-validated support left a residual beyond the noise level")
         diagnostics["misfit"] = None if result is None else result["misfit"]
         if result is None:
             return
@@ -390,6 +411,34 @@ class SparseHamiltonian(HamidModel):
         values = [sampling_resolution(Z[:, a:b]) for a, b in zip(edges[:-1], edges[1:])]
         values = [v for v in values if not np.isnan(v)]
         return float(np.median(values)) if values else float("nan")
+
+    #: at most this many larger supports of the selection path are tried when a fit is a misfit
+    _MAX_REFINEMENTS = 6
+
+    def _refine_support(self, system, keep, structure, Z, t, bounds, order):
+        """The sparsest support on the selection path, larger than the selected one, whose least-squares H
+        passes the misfit test: ``(coef, misfit result, previous size)``, or None."""
+        from .misfit import assess_misfit
+
+        path = getattr(self, "selection_path_", None) or []
+        current = int(self.support_.sum())
+        G, b, _, _ = system.total
+        tried = 0
+        for entry in sorted(path, key=lambda e: len(e.get("support", ()))):
+            s = np.asarray(entry.get("support", ()), dtype=int)
+            if s.size <= current:
+                continue
+            if tried >= self._MAX_REFINEMENTS:
+                break
+            tried += 1
+            sol = np.linalg.lstsq(G[np.ix_(s, s)], b[s], rcond=None)[0]
+            coef = np.zeros(len(self.feature_names_))
+            coef[keep[s]] = sol
+            H = sp.Add(*[sp.Float(repr(float(coef[k]))) * self.library_.expressions[k] for k in np.flatnonzero(coef)])
+            result = assess_misfit(H, structure, Z, t, bounds, order=order)
+            if result is not None and not result["misfit"]:
+                return coef, result, current
+        return None
 
     @staticmethod
     def _expand(values, keep):
