@@ -182,6 +182,9 @@ def test_cli_generate_and_discover_structures(tmp_path, capsys):
                  "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["dissipation"][0] == ["0", "0"] and abs(float(doc["dissipation"][1][1]) - 0.1) < 1e-6
+    # the plain output prints R rounded like H, as a matrix a reader can paste back
+    assert main(["discover", str(dp), "--structure", "port", "--library", "poly:2", "--library", "trig"]) == 0
+    assert "R = [[0, 0], [0, 0.1]]" in capsys.readouterr().out.splitlines()
     # data that do not fit the structure asked for: one line naming the fix
     assert main(["discover", str(rb), "--structure", "canonical"]) == 2
     assert "use --structure poisson" in capsys.readouterr().err

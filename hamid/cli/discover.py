@@ -249,7 +249,14 @@ def _run_structured(args, data, structure, specs, formulation):
     else:
         print(model.summary())
         if doc.get("dissipation") is not None:
-            print(f"R = {doc['dissipation']}")
+            from ..models.sparse.estimator import _round_floats
+
+            # the summary prints H at 10 significant digits; R the same way (the JSON keeps full precision)
+            def show(entry):
+                return f"{float(entry):.10g}" if entry.is_number else str(_round_floats(entry, 10))
+
+            rows = [", ".join(show(e) for e in row) for row in model.dissipation_.tolist()]
+            print("R = [" + ", ".join(f"[{row}]" for row in rows) + "]")
         if doc.get("casimirs"):
             print(f"Casimirs: {', '.join(doc['casimirs'])} (H is reported with the coefficients of "
                   f"{', '.join(model.gauge_terms_) or 'no term'} set to 0; H + f(C) gives the same field)")
