@@ -133,10 +133,10 @@ def assess_misfit(H, structure, Z, t, bounds=None, order=8):
     if flagged.any():
         c = int(np.argmax(np.where(flagged, ratio, -np.inf)))
         name = str(structure.symbols[c])
-        out["reason"] = (f"the fitted H leaves a residual {ratio[c]:.3g}x (threshold {threshold:.3g}) the noise level estimated from the data's "
-                         f"high-frequency content on {name} ({fit[c]:.3g} vs {noise[c]:.3g}): no sparse combination "
-                         "of this library explains the dynamics; add the missing kinds of terms (e.g. trig, "
-                         "cross terms) or check the structure")
+        out["reason"] = (f"the fitted H leaves a residual {ratio[c]:.3g}x (threshold {threshold:.3g}) the noise level "
+                         f"estimated from the data's high-frequency content on {name} ({fit[c]:.3g} vs "
+                         f"{noise[c]:.3g}): no sparse combination of this library explains the dynamics; add the "
+                         "missing kinds of terms (e.g. trig, cross terms) or check the structure")
     return out
 
 
