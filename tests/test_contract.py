@@ -19,6 +19,7 @@ import hamid
 from hamid.models.base import NotFittedError
 from hamid.models.neural import (GSympNet, HNN, LASympNet, LNN, FrictionHNN, LocSympNet, MLPField,
                                  NeuralSymplecticForm, SRNN)
+from hamid.models.neural.trajectory_loss import TrajectoryHNN
 from hamid.models.sparse import SparseHamiltonian
 
 DT = 0.1
@@ -31,6 +32,7 @@ MODELS = {
     "HNN": (lambda **kw: HNN(hidden=(8,), **TINY, **kw), "canonical", True, True, False),
     "LNN": (lambda **kw: LNN(hidden=(8,), **TINY, **kw), "lagrangian", True, True, False),
     "FrictionHNN": (lambda **kw: FrictionHNN(hidden=(8,), **TINY, **kw), "canonical", True, True, False),
+    "TrajectoryHNN": (lambda **kw: TrajectoryHNN(hidden=(8,), **TINY, **kw), "canonical", True, True, False),
     "NeuralSymplecticForm": (lambda **kw: NeuralSymplecticForm(hidden=(8,), **TINY, **kw), "canonical", True, True,
                              False),
     "SRNN": (lambda **kw: SRNN(hidden=(8,), horizon=4, **TINY, **kw), "canonical", True, True, False),

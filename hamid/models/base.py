@@ -73,6 +73,7 @@ MODEL_CLASSES: dict = {}
 _SHIPPED = {"SparseHamiltonian": "hamid.models.sparse"}
 _SHIPPED.update({name: "hamid.models.neural" for name in (
     "MLPField", "HNN", "LNN", "FrictionHNN", "NeuralSymplecticForm", "SRNN", "LASympNet", "GSympNet", "LocSympNet")})
+_SHIPPED["TrajectoryHNN"] = "hamid.models.neural.trajectory_loss"
 
 # the legacy format of SparseHamiltonian files (before the common format); still read
 _LEGACY_SPARSE_FORMAT = "hamid.SparseHamiltonian"
