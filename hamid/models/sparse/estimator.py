@@ -593,6 +593,10 @@ class SparseHamiltonian(HamidModel):
     def _bootstrap(self, system, optimizer):
         from .formulations import LinearSystem
 
+        # refuse before any resampling work (the check used to sit inside the loop)
+        if not hasattr(optimizer, "solve") or type(optimizer).__name__ == "PySINDyOptimizer":
+            raise ValueError("n_bootstrap works with the Gram-based optimizers (auto, lasso, lstsq); pysindy's "
+                             "'ensemble' reports its own inclusion probabilities")
         rng = np.random.default_rng(self.random_state)
         B = system.gram.shape[0]
         m = system.gram.shape[1]
@@ -605,9 +609,6 @@ class SparseHamiltonian(HamidModel):
             boot.rhs = system.rhs[keep] * w[keep, None]
             boot.yy = system.yy[keep] * w[keep]
             boot.n_rows = (system.n_rows[keep] * w[keep]).astype(np.int64)
-            if not hasattr(optimizer, "solve") or type(optimizer).__name__ == "PySINDyOptimizer":
-                raise ValueError("n_bootstrap works with the Gram-based optimizers (auto, lasso, lstsq); pysindy's "
-                                 "'ensemble' reports its own inclusion probabilities")
             coef, _ = optimizer.solve(boot, normalize=bool(self.normalize_columns), random_state=None)
             counts += np.abs(np.asarray(coef)) > 0
         return counts / int(self.n_bootstrap)
