@@ -12,15 +12,22 @@ __all__ = ["LNN", "LagrangianNet"]
 
 
 class LagrangianNet(torch.nn.Module):
-    """L_θ(x) for x = (q, q̇) of shape (n, 2d) -> (n,)."""
+    """L_θ(x) = net(x) + ½ c |q̇|² for x = (q, q̇) of shape (n, 2d) -> (n,), c = ``kinetic_prior`` >= 0.
 
-    def __init__(self, n_dof, make):
+    The fixed term ½ c |q̇|² makes the Hessian ∂²L/∂q̇² start at c·I (the small initial network adds little), a
+    well-conditioned mass matrix, instead of the near-singular, indefinite Hessian of a freshly initialized
+    network; the network learns the correction. c is a buffer, so it travels in the state dict.
+    """
+
+    def __init__(self, n_dof, make, kinetic_prior=0.0):
         super().__init__()
         self.n_dof = n_dof
         self.net = make(2 * n_dof, 1)
+        self.register_buffer("kinetic_prior", torch.tensor(float(kinetic_prior)))
 
     def forward(self, x):
-        return self.net(x)[..., 0]
+        qdot = x[..., self.n_dof:]
+        return self.net(x)[..., 0] + 0.5 * self.kinetic_prior.to(x.dtype) * (qdot ** 2).sum(-1)
 
 
 def lagrangian_acceleration(lagrangian, x, n_dof, rcond=1e-10, on_singular="raise", counts=None):
@@ -79,8 +86,17 @@ class LNN(NeuralModel):
     :attr:`singular_counts_` (``"fit"``: over all training-loss evaluations; ``"predict"``: over predictions
     since the fit), so a rollout that relied on regularization is visible.
 
+    **Kinetic prior.** L_θ(q, q̇) = net_θ(q, q̇) + ½ ``kinetic_prior`` |q̇|² (default 1.0; 0 gives the plain
+    Cranmer et al. network). Without it the Hessian ∂²L/∂q̇² of a freshly initialized network is tiny and
+    indefinite, the solve amplifies ∇_qL into huge q̈ and training stalls: on the catalogue double pendulum
+    (64-64 network, 1000 steps, ``examples/check_neural_defaults.py --check lnn``) the relative q̈ error was 0.48
+    without the prior and 0.010 with it (MLPField 0.025). The prior is in the units of the data; data whose
+    velocities are far from unit scale may want ``kinetic_prior`` of the order of their mass matrix.
+
     Parameters
     ----------
+    kinetic_prior : float
+        Coefficient c >= 0 of the fixed term ½ c |q̇|² added to the network (default 1.0).
     rcond : float
         A Hessian ∂²L/∂q̇² is flagged when its smallest singular value is <= ``rcond`` × the largest
         (default 1e-6).
@@ -115,10 +131,11 @@ class LNN(NeuralModel):
     #: saved with the model (a JSON object)
     _extra_fitted = ("singular_counts_",)
 
-    def __init__(self, rcond=1e-6, on_singular="regularize", hidden=(200, 200), activation="softplus",
+    def __init__(self, kinetic_prior=1.0, rcond=1e-6, on_singular="regularize", hidden=(200, 200), activation="softplus",
                  max_steps=5000, lr=3e-3, weight_decay=0.0, batch_size=None, lr_schedule="cosine", patience="auto",
                  validation_fraction="auto", eval_every=10, optimizer="adam", device="cpu", dtype="float64", seed=0,
                  verbose=False):
+        self.kinetic_prior = kinetic_prior
         self.rcond = rcond
         self.on_singular = on_singular
         super().__init__(hidden=hidden, activation=activation, max_steps=max_steps, lr=lr,
@@ -129,6 +146,10 @@ class LNN(NeuralModel):
     def _validate_params(self):
         super()._validate_params()
         check_solver_params(self.rcond, self.on_singular)
+        c = self.kinetic_prior
+        if isinstance(c, bool) or not isinstance(c, (int, float, np.integer, np.floating)) or not np.isfinite(c) \
+                or c < 0:
+            raise ValueError(f"kinetic_prior must be a finite number >= 0, got {c!r}")
 
     def fit(self, q, qdot=None, t=None, *args, qddot=None, p=None, dq=None, dp=None):
         """Fit L_θ to accelerations.
@@ -171,7 +192,7 @@ class LNN(NeuralModel):
             self._counts_key = "predict"
 
     def _build_module(self, n_dof):
-        return LagrangianNet(n_dof, self._mlp)
+        return LagrangianNet(n_dof, self._mlp, kinetic_prior=float(self.kinetic_prior))
 
     def _accel(self, x):
         counts = {}
