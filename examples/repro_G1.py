@@ -46,8 +46,8 @@ def speed_table(args, out):
         ("MLPField", lambda n: MLPField(max_steps=n, **common), (q, p), dict(dq=dq, dp=dp)),
         ("HNN", lambda n: HNN(max_steps=n, **common), (q, p), dict(dq=dq, dp=dp)),
         ("HNN separable", lambda n: HNN(separable=True, max_steps=n, **common), (q, p), dict(dq=dq, dp=dp)),
-        # LNN state (q, q̇): q̇ = 2p, q̈ = −4q for this H
-        ("LNN", lambda n: LNN(max_steps=n, **common), (q, 2 * p), dict(qddot=-4 * q)),
+        # LNN state (q, q̇): q̇ = 2p, q̈ = −4q for this H; the paper's plain network (no kinetic prior)
+        ("LNN", lambda n: LNN(kinetic_prior=0.0, max_steps=n, **common), (q, 2 * p), dict(qddot=-4 * q)),
         ("FrictionHNN (alpha=100, 1-step RK4 loss)", lambda n: FrictionHNN(alpha=100.0, max_steps=n, **common),
          (q, p), dict(t=t, dq=dq, dp=dp)),
         ("NeuralSymplecticForm", lambda n: NeuralSymplecticForm(max_steps=n, **common), (q, p), dict(dq=dq, dp=dp)),

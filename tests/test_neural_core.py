@@ -325,6 +325,22 @@ def test_lnn_double_pendulum_accelerations():
     np.testing.assert_allclose(m.acceleration(x[:, :2], x[:, 2:]), np.stack([a1, a2], 1), atol=1e-10)
 
 
+def test_lnn_kinetic_prior_adds_half_c_qdot_squared_and_is_validated(tmp_path):
+    x = np.random.default_rng(9).normal(size=(8, 4))
+    m = LNN(hidden=(4,), max_steps=1, kinetic_prior=2.5).fit(x[:, :2], x[:, 2:], qddot=np.zeros((8, 2)))
+    xt = torch.as_tensor(x, dtype=torch.float64)
+    with torch.no_grad():
+        prior = (m.module_(xt) - m.module_.net(xt)[..., 0]).numpy()
+    np.testing.assert_allclose(prior, 1.25 * (x[:, 2:] ** 2).sum(1), rtol=1e-12)
+    # saved and loaded with the model (a file without it would silently change predictions)
+    back = LNN.load(m.save(tmp_path / "lnn.json"))
+    assert back.kinetic_prior == 2.5
+    np.testing.assert_array_equal(back.acceleration(x[:, :2], x[:, 2:]), m.acceleration(x[:, :2], x[:, 2:]))
+    for bad in (-1.0, float("nan"), "1", True):
+        with pytest.raises(ValueError, match="kinetic_prior"):
+            LNN(kinetic_prior=bad, max_steps=1).fit(x[:, :2], x[:, 2:], qddot=np.zeros((8, 2)))
+
+
 def test_lnn_trained_on_oscillator_predicts_accelerations():
     rng = np.random.default_rng(7)
     x = rng.uniform(-1, 1, size=(100, 2))
