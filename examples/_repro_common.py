@@ -54,6 +54,17 @@ def apply_overrides(settings, overrides):
     return settings
 
 
+def run_settings(args, settings, quick):
+    """The settings a run uses: ``settings``, updated by ``quick`` under ``--quick``, then by ``--set`` overrides.
+
+    Returns a new dict (the module-level tables are left as they are).
+    """
+    chosen = dict(settings)
+    if args.quick:
+        chosen.update(quick)
+    return apply_overrides(chosen, args.set)
+
+
 def settings_line(settings):
     """One line ``settings: k=v, ...`` of the constants an experiment actually ran with (quick or full)."""
     return "settings: " + ", ".join(f"{k}={v}" for k, v in settings.items())

@@ -24,7 +24,7 @@ Run: python examples/repro_001_linear_backward_error.py [--out examples/output] 
 """
 import numpy as np
 
-from _repro_common import apply_overrides, parse_args, print_settings, pyplot, savefig, verdict_line, write_table
+from _repro_common import parse_args, print_settings, pyplot, savefig, verdict_line, run_settings, write_table
 
 T_END = 5.0
 M = np.array([[0.0, 1.0], [-1.0, 0.0]])
@@ -93,10 +93,7 @@ def slope(x, y):
 
 def main():
     args, out = parse_args(__doc__.splitlines()[0])
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     line = print_settings("Seed 001: linear backward error analysis, T = 5", c, args.quick)
     steps, T = tuple(c["n_steps"]), float(c["T"])
     h = np.array([T / n for n in steps])

@@ -36,8 +36,8 @@ it ran. The verdicts are printed; the exit status is 0 whenever the run complete
 """
 import numpy as np
 
-from _repro_common import (apply_overrides, parse_args, print_settings, pyplot, savefig, solve, timed_fit,
-                           verdict_line, write_table)
+from _repro_common import (parse_args, print_settings, pyplot, savefig, solve, timed_fit,
+                           verdict_line, run_settings, write_table)
 
 SETTINGS = dict(n_train=1000, x_range=(0.5, 6.0), y_range=(0.25, 2.5), hidden=(64, 64), lr=3e-3, steps=3000,
                 batch=256, dt=0.1, t_short=10.0, t_long=100.0, z0=(1.0, 1.0))
@@ -180,10 +180,7 @@ def main():
     from hamid.integrators import allow_nonfinite, integrate_field
     from hamid.models.neural import HNN, MLPField, NeuralSymplecticForm
 
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     line = print_settings("Seed 001: neural symplectic form on Lotka-Volterra", c, args.quick)
     rng = np.random.default_rng(args.seed)
     z = np.stack([rng.uniform(*c["x_range"], c["n_train"]), rng.uniform(*c["y_range"], c["n_train"])], axis=1)

@@ -32,7 +32,7 @@ import time
 
 import numpy as np
 
-from _repro_common import apply_overrides, parse_args, print_settings, pyplot, savefig, verdict_line, write_table
+from _repro_common import parse_args, print_settings, pyplot, savefig, verdict_line, run_settings, write_table
 
 SETTINGS = dict(part="both", adv_n=35, adv_c=1.0, adv_train=60, adv_val=20, adv_tau=0.01, adv_sweeps=2,
                 adv_width=35, adv_lr=1e-3, adv_steps=20000, adv_lbfgs=0, adv_t_end=4.0,
@@ -193,10 +193,7 @@ def run_rigid(c, seed):
 
 def main():
     args, out = parse_args(__doc__.splitlines()[0])
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     if c["part"] not in ("both", "advection", "rigid"):
         raise SystemExit(f"part must be 'both', 'advection' or 'rigid', got {c['part']!r}")
     line = print_settings("Seed 002: LocSympNets, advection and rigid-body whole dynamics", c, args.quick)

@@ -29,7 +29,7 @@ import time
 
 import numpy as np
 
-from _repro_common import apply_overrides, parse_args, print_settings, pyplot, savefig, verdict_line, write_table
+from _repro_common import parse_args, print_settings, pyplot, savefig, verdict_line, run_settings, write_table
 
 SETTINGS = dict(gravity=1.0, dt=0.1, n_train=1000, horizon=10, n_test=32, test_steps=60, hidden=(32,), patch=10,
                 pixel=0.015, gamma_l1=1e-3, lr=5e-3, schedule="exponential", steps=1500, batch=128)
@@ -159,10 +159,7 @@ def main():
 
     from hamid.models.neural import SRNN, train
 
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     line = print_settings("Seed 003: heavy billiard, SRNN with and without the rebound module", c, args.quick)
     rng = np.random.default_rng(args.seed)
     dt, T = float(c["dt"]), int(c["horizon"])

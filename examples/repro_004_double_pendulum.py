@@ -21,8 +21,8 @@ one setting. The printed settings are those it ran; the verdict is printed, the 
 import numpy as np
 from hamid.integrators import allow_nonfinite
 
-from _repro_common import (apply_overrides, parse_args, print_settings, pyplot, savefig, timed_fit, verdict_line,
-                           write_table)
+from _repro_common import (parse_args, print_settings, pyplot, savefig, timed_fit, verdict_line,
+                           run_settings, write_table)
 
 SETTINGS = dict(n_traj=50, n_time=50, dt_data=0.05, hidden=(200, 200), lr=1e-3, schedule="cosine", batch=256,
                 steps=3000, n_test=5, rollout_dt=0.01, save_every=10, t_short=2.0, t_long=20.0, vpt_threshold=0.1,
@@ -48,10 +48,7 @@ def main():
     from hamid.models.neural import HNN, MLPField
     from hamid.systems import get_system
 
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     line = print_settings("Seed 004: HNN on the double pendulum, short and long period", c, args.quick)
     system = get_system("double_pendulum")
     train = system.generate(n_traj=c["n_traj"], n_time=c["n_time"], dt=c["dt_data"], seed=args.seed)

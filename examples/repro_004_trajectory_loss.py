@@ -24,8 +24,8 @@ import numpy as np
 
 import repro_G1
 import repro_G2
-from _repro_common import (apply_overrides, greydanus_data, parse_args, print_settings, rollout, solve, timed_fit,
-                           verdict_line, write_table)
+from _repro_common import (greydanus_data, parse_args, print_settings, rollout, solve, timed_fit,
+                           verdict_line, run_settings, write_table)
 
 ALPHA = 100.0
 LOSSES = ("none", "one_step", "full")
@@ -72,10 +72,7 @@ def run_system(name, field, energy, data_cfg, c, seed):
 
 def main():
     args, out = parse_args(__doc__.splitlines()[0])
-    c = dict(SETTINGS)
-    if args.quick:
-        c.update(QUICK)
-    apply_overrides(c, args.set)
+    c = run_settings(args, SETTINGS, QUICK)
     line = print_settings("Seed 004: one-step vs full-trajectory loss (TrajectoryHNN)", c, args.quick)
     rows = []
     for name, (field, energy, data_cfg) in SYSTEMS.items():
