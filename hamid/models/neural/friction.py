@@ -69,8 +69,12 @@ class FrictionNet(torch.nn.Module):
         return self._damping(z)
 
 
-def _rk4_step(field, z, dt):
-    """One classical RK4 step for a batch; ``dt`` of shape (n, 1). Differentiable."""
+def rk4_step(field, z, dt):
+    """One classical RK4 step of ``field`` for a batch ``z`` (n, D); ``dt`` scalar or (n, 1). Differentiable.
+
+    The trajectory losses of FrictionHNN and TrajectoryHNN both step with it; the integrators' RK4 works through
+    backend ops on whole trajectories and is not meant to carry a training graph.
+    """
     k1 = field(z)
     k2 = field(z + 0.5 * dt * k1)
     k3 = field(z + 0.5 * dt * k2)
@@ -209,7 +213,7 @@ class FrictionHNN(NeuralModel):
                 zc = zz[valid]
                 err = 0.0
                 for j in range(k):
-                    zc = _rk4_step(lambda x: self.module_.field(x, create_graph=create_graph), zc,
+                    zc = rk4_step(lambda x: self.module_.field(x, create_graph=create_graph), zc,
                                    dt[valid][:, j:j + 1])
                     err = err + ((zc - tg[valid][:, j]) ** 2).sum() / n_entries
                 loss = loss + alpha * err / k

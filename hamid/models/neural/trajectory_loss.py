@@ -21,6 +21,7 @@ import torch
 
 from hamid.io import DataError
 
+from .friction import rk4_step
 from .hnn import HNN, symplectic_gradient
 # the explicit backward pass of a scalar MLP (first-order autograd only); it lives in srnn.py and would belong in
 # _base.py beside make_mlp
@@ -30,15 +31,6 @@ __all__ = ["TrajectoryHNN", "TRAJECTORY_LOSSES", "rk4_step"]
 
 #: trajectory-loss names accepted by :class:`TrajectoryHNN`
 TRAJECTORY_LOSSES = ("none", "one_step", "full")
-
-
-def rk4_step(field, z, h):
-    """One classical RK4 step of ``field`` for a batch ``z`` (n, D); ``h`` scalar or (n, 1). Differentiable."""
-    k1 = field(z)
-    k2 = field(z + 0.5 * h * k1)
-    k3 = field(z + 0.5 * h * k2)
-    k4 = field(z + h * k3)
-    return z + h / 6.0 * (k1 + 2 * k2 + 2 * k3 + k4)
 
 
 class TrajectoryHNN(HNN):
