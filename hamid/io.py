@@ -314,17 +314,7 @@ def _validate_regular(q, p, t=None, dq=None, dp=None, _one_trajectory=False) -> 
         if arr is not None:
             _check_finite(name, arr)
     if t is not None:
-        t = _as_float_array("t", t)
-        if q.ndim != 3:
-            raise DataError(f"t is only meaningful for trajectories of shape (n_traj, n_time, d); q has shape {q.shape}")
-        if t.ndim != 1 or t.shape[0] != q.shape[1]:
-            raise DataError(f"t must have shape (n_time,) = ({q.shape[1]},), got {t.shape}")
-        if not np.all(np.isfinite(t)):
-            raise DataError(f"t contains NaN or inf at indices {np.flatnonzero(~np.isfinite(t))[:5].tolist()}")
-        steps = np.diff(t)
-        if np.any(steps <= 0):
-            first = int(np.flatnonzero(steps <= 0)[0])
-            raise DataError(f"t must be strictly increasing; t[{first}] = {t[first]} >= t[{first + 1}] = {t[first + 1]}")
+        t = _check_times(t, q.shape, dims="d", holder="q has")
     elif q.ndim == 3 and dq is None:
         raise DataError("trajectories without dq/dp need sample times t of shape (n_time,)")
     return Dataset(q=q, p=p, t=t, dq=dq, dp=dp)
@@ -397,10 +387,15 @@ class LagrangianDataset:
         return np.concatenate([self.q, self.qdot], axis=-1)
 
 
-def _check_times(t, shape):
+def _check_times(t, shape, dims="D", holder="the states have"):
+    """``t`` as float64 (n_time,) for states of ``shape`` (n_traj, n_time, ·): finite, strictly increasing.
+
+    ``dims`` and ``holder`` only word the error (canonical data name their last axis d and the array q).
+    """
     t = _as_float_array("t", t)
     if len(shape) != 3:
-        raise DataError(f"t is only meaningful for trajectories of shape (n_traj, n_time, D); the states have shape {shape}")
+        raise DataError(f"t is only meaningful for trajectories of shape (n_traj, n_time, {dims}); {holder} shape "
+                        f"{shape}")
     if t.ndim != 1 or t.shape[0] != shape[1]:
         raise DataError(f"t must have shape (n_time,) = ({shape[1]},), got {t.shape}")
     if not np.all(np.isfinite(t)):
