@@ -40,20 +40,22 @@ TEST_DEFAULTS = {"n_traj": 4, "horizon": None, "dt": None, "threshold": 0.1, "me
 #: parameters whose single value is itself a list: a flat list is one value, a list of lists a grid axis
 LIST_VALUED = frozenset({"library", "hidden"})
 
-# kind -> (module, class). Neural classes live in hamid.models.neural (torch); pysindy baselines in
-# hamid.sweep.baselines. LNN is left out: it is fitted on velocities, not on (q, p).
-_MODEL_KINDS = {
-    "sparse": ("hamid.models.sparse", "SparseHamiltonian"),
-    "pysindy": ("hamid.sweep.baselines", "PySINDyField"),
-    "mlp": ("hamid.models.neural", "MLPField"),
-    "hnn": ("hamid.models.neural", "HNN"),
-    "friction_hnn": ("hamid.models.neural", "FrictionHNN"),
-    "symplectic_form": ("hamid.models.neural", "NeuralSymplecticForm"),
-    "srnn": ("hamid.models.neural", "SRNN"),
-    "la_sympnet": ("hamid.models.neural", "LASympNet"),
-    "g_sympnet": ("hamid.models.neural", "GSympNet"),
-    "locsympnet": ("hamid.models.neural", "LocSympNet"),
-}
+# kind -> (module, class): the model names of `hamid fit --model` / `hamid compare --models` (hamid.compare.MODELS,
+# one registry for every command) less LNN, which is fitted on velocities, not on (q, p); plus pysindy's baseline
+# (hamid.sweep.baselines). The spellings the sweep used first stay accepted as aliases.
+_KIND_ALIASES = {"la_sympnet": "lasympnet", "g_sympnet": "gsympnet", "friction_hnn": "friction"}
+_EXTRA_KINDS = {"pysindy": ("hamid.sweep.baselines", "PySINDyField")}
+
+
+def _model_kinds_table():
+    from hamid.compare import MODELS
+
+    table = {name: where for name, where in MODELS.items() if name != "lnn"}
+    table.update(_EXTRA_KINDS)
+    table.update({alias: table[name] for alias, name in _KIND_ALIASES.items()})
+    return table
+
+
 SYMBOLIC_KINDS = frozenset({"sparse", "pysindy"})
 
 
@@ -67,16 +69,17 @@ class SweepConfig(dict):
 
 def model_kinds() -> list[str]:
     """Valid model kinds (``models: {LABEL: {kind: ...}}`` or a label equal to a kind)."""
-    return sorted(_MODEL_KINDS)
+    return sorted(_model_kinds_table())
 
 
 def model_class(kind: str):
     """The estimator class of a model kind (imports its module: torch for the neural kinds)."""
     import importlib
 
-    if kind not in _MODEL_KINDS:
+    table = _model_kinds_table()
+    if kind not in table:
         raise SweepConfigError(f"unknown model kind {kind!r}; valid kinds: {', '.join(model_kinds())}")
-    module, name = _MODEL_KINDS[kind]
+    module, name = table[kind]
     return getattr(importlib.import_module(module), name)
 
 
@@ -280,7 +283,7 @@ def _validate_model(label, params):
         raise SweepConfigError(f"{where} must be a mapping of parameters (or empty), got {type(params).__name__}")
     params = copy.deepcopy(params)
     kind = params.pop("kind", label)
-    if kind not in _MODEL_KINDS:
+    if kind not in _model_kinds_table():
         raise SweepConfigError(f"{where}: unknown model kind {kind!r} (give 'kind:' when the label is not a kind); "
                                f"valid kinds: {', '.join(model_kinds())}")
     cls = model_class(kind)
