@@ -36,6 +36,22 @@ from hamid.integrators import integrate  # noqa: E402
 from hamid.symbolic import state_symbols  # noqa: E402
 
 
+def interleaved_times(variants, repeats):
+    """Time each callable of ``variants`` once per round for ``repeats`` rounds.
+
+    Interleaving the variants makes load changes on a shared machine hit all of them alike. Returns the seconds of
+    every round per key and the result of each variant's last call.
+    """
+    times = {k: [] for k in variants}
+    results = {}
+    for _ in range(repeats):
+        for key, fn in variants.items():
+            t0 = time.perf_counter()
+            results[key] = fn()
+            times[key].append(time.perf_counter() - t0)
+    return times, results
+
+
 def handwritten_leapfrog(z0, dt, n_steps):
     """Reference: kick–drift–kick leapfrog for the pendulum, in place, force reused across steps.
 
@@ -126,15 +142,8 @@ def pendulum_section(args):
         hamid_torch(1)
         variants["torch"] = lambda: hamid_torch(1)
         variants["torch_final"] = lambda: hamid_torch(steps)
-    # interleaved rounds: every variant once per round, so that load changes on a shared machine hit all alike
-    times = {k: [] for k in variants}
-    results = {}
-    for _ in range(repeats):
-        for key, fn in variants.items():
-            t0 = time.perf_counter()
-            results[key] = fn()
-            times[key].append(time.perf_counter() - t0)
-            results[key] = results[key] if key in ("ref", "ref_final") else np.asarray(results[key])
+    times, results = interleaved_times(variants, repeats)
+    results = {k: r if k in ("ref", "ref_final") else np.asarray(r) for k, r in results.items()}
     best = {k: min(v) for k, v in times.items()}
     t_ref, t_np = best["ref"], best["np"]
     ref = results["ref"]
@@ -278,13 +287,7 @@ def codegen_section(args):
         variants[(name, "ref")] = (lambda f=force, z=z0: _soa_leapfrog(f, z, dt, steps))
         variants[(name, "hamid")] = (lambda H=H, z=z0: integrate(H, z, dt=dt, n_steps=steps,
                                                                  save_every=steps)[:, -1])
-    times = {k: [] for k in variants}
-    results = {}
-    for _ in range(repeats):
-        for key, fn in variants.items():
-            t0 = time.perf_counter()
-            results[key] = fn()
-            times[key].append(time.perf_counter() - t0)
+    times, results = interleaved_times(variants, repeats)
     print(f"{'system':14s} {'hand-written [s]':>17s} {'hamid [s]':>10s} {'hamid / ref':>12s}  max |diff|")
     for name in cases:
         t_ref, t_h = min(times[(name, "ref")]), min(times[(name, "hamid")])
@@ -367,12 +370,7 @@ def accuracy_section(args):
             chosen[f"hamid {method}"] = (lambda s=steps, mth=method: integrate(H, z0, dt=T / s, n_steps=s,
                                                                                save_every=s, method=mth)[:, -1],
                                          f"{steps} steps", e)
-        times = {k: [] for k in chosen}
-        for _ in range(repeats):
-            for key, (fn, _, _) in chosen.items():
-                t0 = time.perf_counter()
-                fn()
-                times[key].append(time.perf_counter() - t0)
+        times, _ = interleaved_times({k: fn for k, (fn, _, _) in chosen.items()}, repeats)
         subset = min(args.scipy_subset, n)
         t0 = time.perf_counter()
         for z in z0[:subset]:
