@@ -193,14 +193,19 @@ def _check_finite_result(out, dt, save_every):
     for non-finite states with :func:`allow_nonfinite`)."""
     if _NONFINITE_OK.get():
         return out
+    # one flat reduction first: the per-state reduction over the short last axis costs as much as the
+    # integration itself on small systems (pendulum, all states saved: 8 of 19 ms), and is needed only to
+    # name the failing step
     if isinstance(out, np.ndarray):
+        if np.isfinite(out).all():
+            return out
         finite = np.isfinite(out).all(axis=-1)
     else:
         import torch
 
+        if bool(torch.isfinite(out.detach()).all()):
+            return out
         finite = torch.isfinite(out.detach()).all(dim=-1).cpu().numpy()
-    if finite.all():
-        return out
     j = int(np.argmax(~finite.all(axis=0)))  # first saved index with a non-finite state
     i = int(np.argmax(~finite[:, j]))
     step = j * save_every
