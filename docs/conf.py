@@ -161,8 +161,8 @@ def _api_pages() -> dict[str, str]:
             body += _directive(f"{modname}.{name}", obj) + [""]
         if not body:
             continue
-        # a module may share its dotted name with a documented object (the function hamid.compare and the
-        # module hamid.compare): the module's description is then shown without an index entry
+        # a module may share its dotted name with a documented object (a package exporting a function named
+        # like one of its modules): the module's description is then shown without an index entry
         module_options = ["   :no-members:"] + (["   :no-index:"] if modname in names_used else [])
         text = [f"# `{modname}`", "", "```{eval-rst}", f".. automodule:: {modname}", *module_options, "",
                 f".. currentmodule:: {modname}", ""] + body + ["```", ""]

@@ -59,7 +59,7 @@ def neural_params(name, quick):
 
 def run_system(key, args):
     import hamid
-    from hamid.compare import fit_models, make_model
+    from hamid.comparison import fit_models, make_model
     from hamid.systems import get_system
 
     catalogue, constants, library, in_library = SYSTEMS[key]

@@ -125,10 +125,10 @@ def count_parameters(model) -> int:
 
 
 def __getattr__(name):
-    # the comparison over fitted models moved to hamid.compare (it returns a Comparison); the old name
+    # the comparison over fitted models moved to hamid.comparison (it returns a Comparison); the old name
     # keeps resolving to it
     if name in ("compare", "Comparison"):
         import importlib
 
-        return getattr(importlib.import_module("hamid.compare"), name)
+        return getattr(importlib.import_module("hamid.comparison"), name)
     raise AttributeError(f"module 'hamid.metrics' has no attribute {name!r}")

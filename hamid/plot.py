@@ -251,7 +251,7 @@ def coefficients(model, samples=None, truth=None, *, level=0.9, ax=None):
     ----------
     model : fitted SparseHamiltonian
     samples : ndarray, shape (B, m), optional
-        Coefficient vectors over resamples (:func:`hamid.compare.bootstrap_coefficients`) or an ensemble;
+        Coefficient vectors over resamples (:func:`hamid.comparison.bootstrap_coefficients`) or an ensemble;
         drawn as the central ``level`` interval. Without, the point estimates only.
     truth : sympy.Expr or str, optional
         The true H: its coefficients on the same terms are drawn as crosses.
@@ -304,7 +304,7 @@ def _true_coefficients(model, truth):
     """The true H's coefficients on the model's library terms (terms it lacks count 0)."""
     import sympy as sp
 
-    from .compare import _term_dict
+    from .comparison import _term_dict
 
     if isinstance(truth, str):
         from .symbolic import parse_expression, state_symbols

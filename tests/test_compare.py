@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 import hamid
-from hamid.compare import (Truth, bootstrap_coefficients, fit_models, make_model, model_class, parse_param_value,
+from hamid.comparison import (Truth, bootstrap_coefficients, fit_models, make_model, model_class, parse_param_value,
                            resolve_truth, term_errors)
 from hamid.systems import get_system
 

@@ -579,9 +579,9 @@ def _(ctx):
 
 @case("cli-fit-save-checked-before-fit")
 def _(ctx):
-    import hamid.compare
+    import hamid.comparison
 
-    calls = _forbid(ctx, hamid.compare, "fit_model")
+    calls = _forbid(ctx, hamid.comparison, "fit_model")
     _refused(ctx, ["fit", PENDULUM, "--model", "sparse", "--save", ctx.tmp / "missing" / "m.json"],
              str(ctx.tmp / "missing" / "m.json"), "does not exist")
     assert calls == []

@@ -57,4 +57,4 @@ def test_compare_ranks_the_true_model_first():
 
     import importlib
 
-    assert compare is importlib.import_module("hamid.compare").compare
+    assert compare is importlib.import_module("hamid.comparison").compare

@@ -4,7 +4,7 @@ on the same test trajectories with :func:`hamid.compare`, and write a report.
 Writes into ``--out DIR``:
 
 - ``report.md``: the settings, the results table, the fitted H of symbolic models, and the plots;
-- ``results.csv``: one row per model, every column of :class:`hamid.compare.Comparison` (``model``,
+- ``results.csv``: one row per model, every column of :class:`hamid.comparison.Comparison` (``model``,
   ``max_energy_drift`` = maximum relative drift of the true energy, ...);
 - ``table.tex``: the table in booktabs LaTeX;
 - ``phase.png``, ``rollout.png``, ``energy.png`` (with a true H), ``selection_path_<model>.png`` (sparse);
@@ -57,7 +57,7 @@ def register(subparsers):
 def _model_params(names, items):
     """Split ``--param`` items into per-model constructor parameters, checking every key."""
     from hamid.cli import CLIError
-    from hamid.compare import model_class, parse_param_value
+    from hamid.comparison import model_class, parse_param_value
 
     per = {n: {} for n in names}
     for item in items:
@@ -96,7 +96,7 @@ def run(args) -> int:
 
     from hamid.cli import CLIError
     from hamid.cli.fit import clean_json, coerce_params, user_warnings
-    from hamid.compare import DEFAULT_METHOD, DEFAULT_SUBSTEPS, compare, fit_models, make_model, model_class
+    from hamid.comparison import DEFAULT_METHOD, DEFAULT_SUBSTEPS, compare, fit_models, make_model, model_class
     from hamid.io import atomic_write, load_data
 
     names = [n.strip().lower() for n in args.models.split(",") if n.strip()]

@@ -48,9 +48,9 @@ def register(subparsers):
 
 
 def parse_params(items, name=None):
-    """``["KEY=VALUE", ...]`` -> dict, values through :func:`hamid.compare.parse_param_value`."""
+    """``["KEY=VALUE", ...]`` -> dict, values through :func:`hamid.comparison.parse_param_value`."""
     from hamid.cli import CLIError
-    from hamid.compare import parse_param_value
+    from hamid.comparison import parse_param_value
 
     out = {}
     for item in items:
@@ -74,7 +74,7 @@ def coerce_params(cls, params):
 
 def _build(name, params, library, progress):
     from hamid.cli import CLIError
-    from hamid.compare import make_model, model_class
+    from hamid.comparison import make_model, model_class
 
     cls = model_class(name)
     params = coerce_params(cls, params)
@@ -140,7 +140,7 @@ def run(args) -> int:
     import warnings
 
     from hamid.cli import CLIError
-    from hamid.compare import fit_model
+    from hamid.comparison import fit_model
     from hamid.io import check_writable, load_data
 
     check_writable(args.save)  # a bad --save path fails now, not after the fit

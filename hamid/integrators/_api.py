@@ -23,7 +23,7 @@ _NONFINITE_OK = contextvars.ContextVar("hamid_integrators_nonfinite_ok", default
 def allow_nonfinite():
     """Context (or decorator) in which :func:`integrate` and :func:`integrate_field` return trajectories with
     NaN/inf states instead of raising: for callers that measure divergence themselves, such as the valid
-    prediction time of :mod:`hamid.compare`."""
+    prediction time of :mod:`hamid.comparison`."""
     token = _NONFINITE_OK.set(True)
     try:
         yield

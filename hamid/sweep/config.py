@@ -40,7 +40,7 @@ TEST_DEFAULTS = {"n_traj": 4, "horizon": None, "dt": None, "threshold": 0.1, "me
 #: parameters whose single value is itself a list: a flat list is one value, a list of lists a grid axis
 LIST_VALUED = frozenset({"library", "hidden"})
 
-# kind -> (module, class): the model names of `hamid fit --model` / `hamid compare --models` (hamid.compare.MODELS,
+# kind -> (module, class): the model names of `hamid fit --model` / `hamid compare --models` (hamid.comparison.MODELS,
 # one registry for every command) less LNN, which is fitted on velocities, not on (q, p); plus pysindy's baseline
 # (hamid.sweep.baselines). The spellings the sweep used first stay accepted as aliases.
 _KIND_ALIASES = {"la_sympnet": "lasympnet", "g_sympnet": "gsympnet", "friction_hnn": "friction"}
@@ -48,7 +48,7 @@ _EXTRA_KINDS = {"pysindy": ("hamid.sweep.baselines", "PySINDyField")}
 
 
 def _model_kinds_table():
-    from hamid.compare import MODELS
+    from hamid.comparison import MODELS
 
     table = {name: where for name, where in MODELS.items() if name != "lnn"}
     table.update(_EXTRA_KINDS)

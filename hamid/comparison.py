@@ -960,14 +960,3 @@ class Comparison:
 
     def __repr__(self):
         return f"Comparison of {len(self.rows)} model(s)\n" + self.to_markdown()
-
-
-# ``import hamid.compare`` binds the attribute ``hamid.compare`` to this module (the import system does that
-# for every submodule), which would hide the function of the same name that ``hamid.compare(...)`` promises;
-# a callable module keeps both spellings working.
-class _CallableModule(__import__("types").ModuleType):
-    def __call__(self, *args, **kwargs):
-        return compare(*args, **kwargs)
-
-
-__import__("sys").modules[__name__].__class__ = _CallableModule
